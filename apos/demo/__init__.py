@@ -1,0 +1,1 @@
+"""The demo site that ships with apos (``apos serve`` with no ``--app``)."""

@@ -1,0 +1,1 @@
+"""The HTTP plumbing under every route: sessions, CSRF, request bodies, dispatch."""

@@ -1,0 +1,76 @@
+"""Laundering of untrusted input: turn what a client sent into a value we can trust, or
+reject it with :class:`LaunderError` (which routes answer as ``{"status": "invalid"}``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apos.errors import ApiError
+
+_ID = re.compile(r"^[A-Za-z0-9_]+$")
+DEFAULT_MAX_IDS = 100_000
+
+
+class LaunderError(ApiError):
+    """A value failed laundering; always answered as ``invalid``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid", message)
+
+
+def id(value: Any) -> str:
+    """A string id: trimmed, made only of letters, digits and underscores."""
+    if not isinstance(value, str):
+        raise LaunderError("an id must be a string")
+    trimmed = value.strip()
+    if not _ID.match(trimmed):
+        raise LaunderError("an id may contain only letters, digits and underscores")
+    return trimmed
+
+
+def ids(value: Any, *, max_ids: int = DEFAULT_MAX_IDS) -> list[str]:
+    """A list of ids with duplicates removed (first kept), at most ``max_ids`` of them.
+
+    Going over the cap is an error rather than a silent truncation: an editor who selected
+    more than the server accepts must be told, not have part of the selection ignored.
+    """
+    if not isinstance(value, list):
+        raise LaunderError("ids must be a list")
+    if len(value) > max_ids:
+        raise LaunderError(f"at most {max_ids} ids may be sent at once")
+    return list(dict.fromkeys(id(item) for item in value))
+
+
+def string(value: Any, *, default: str = "") -> str:
+    """A trimmed string; anything that is not a string becomes ``default``."""
+    return value.strip() if isinstance(value, str) else default
+
+
+def boolean(value: Any, *, default: bool = False) -> bool:
+    """Apostrophe's truthiness for form and JSON input: true, "true", "1", 1, "on"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "on", "yes"):
+            return True
+        if lowered in ("false", "0", "off", "no", ""):
+            return False
+    return default
+
+
+def integer(value: Any, *, default: int, minimum: int | None = None,
+            maximum: int | None = None) -> int:
+    """An integer clamped to ``[minimum, maximum]``; unparseable input becomes ``default``."""
+    try:
+        number = int(value) if not isinstance(value, bool) else default
+    except (TypeError, ValueError):
+        number = default
+    if minimum is not None:
+        number = max(minimum, number)
+    if maximum is not None:
+        number = min(maximum, number)
+    return number

@@ -1,0 +1,7 @@
+"""``apostrophe-module``: the base every module extends."""
+
+from apos.modules.apostrophe_module.module import Module
+
+BaseModule = Module
+
+__all__ = ["BaseModule", "Module"]
