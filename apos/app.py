@@ -137,8 +137,8 @@ class Apos:
         """Connect (unless ``db`` is given), construct every module, run start-up hooks."""
         connection: DatabaseConnection | None = None
         if db is None:
-            connection = await connect_database(uri=db_uri, data_dir=data_dir,
-                                                db_name=db_name or app.shortname)
+            connection = await connect_database(uri=db_uri, data_dir=data_dir, db_name=db_name,
+                                                default_db_name=app.shortname)
             db = connection.db
         apos = cls(app, connection, db)
         try:

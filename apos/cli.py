@@ -117,6 +117,8 @@ async def add_user(app: App, args: argparse.Namespace) -> None:
     from apos.modules.apostrophe_users.module import UserExists
 
     password = read_password()
+    if not password:
+        raise StartupError("The password must not be empty")
     apos = await Apos.start(app, db_uri=args.db_uri, data_dir=Path(args.data_dir))
     try:
         users = apos.module("apostrophe-users")
