@@ -36,6 +36,7 @@ CORE_MODULES: tuple[str, ...] = (
     "apostrophe-templates",
     "apostrophe-users",
     "apostrophe-login",
+    "apostrophe-jobs",
 )
 """Constructed first, in this order, before the project's modules."""
 

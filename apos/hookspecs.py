@@ -72,3 +72,14 @@ def shutdown() -> None:
 
     Runs in module order before the database connection is closed.
     """
+
+
+@hookspec
+def job_started(job: Any) -> None:
+    """A job of ``apostrophe-jobs`` has started (its document exists). ``job`` is the handle."""
+
+
+@hookspec
+def job_ended(job: Any, status: str) -> None:
+    """A job has reached its final status (``completed``, ``failed``, ``stopped`` or
+    ``canceled``) and its final document is written."""

@@ -8,12 +8,15 @@ One catch-all aiohttp route looks the request up here (a dictionary lookup).
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
+from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from apos.errors import ApiError
@@ -85,6 +88,22 @@ class RouteTable:
         return sorted(method for method, route_path in self._routes if route_path == path)
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, ObjectId):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_dumps(value: Any) -> str:
+    """JSON as the browser expects it: dates as ISO 8601 strings (what Apostrophe's
+    ``JSON.stringify`` of a ``Date`` gives), ObjectIds as strings."""
+    return json.dumps(value, default=_json_default)
+
+
 def json_status(req: AposRequest, code: str, message: str | None = None, *,
                 http_status: int | None = None) -> web.Response:
     """``{"status": code}`` with HTTP 200 (Apostrophe's way) unless the app asked for real
@@ -121,9 +140,9 @@ def api_endpoint(handler: ApiHandler) -> Endpoint:
         if isinstance(result, ApiError):
             return json_status(req, result.code, result.message)
         if isinstance(result, list):
-            return web.json_response(result)
+            return web.json_response(result, dumps=json_dumps)
         if isinstance(result, Mapping):
-            return web.json_response({"status": "ok", **result})
+            return web.json_response({"status": "ok", **result}, dumps=json_dumps)
         _log_unexpected_result(req, result)
         return json_status(req, "error")
 

@@ -1,0 +1,380 @@
+"""The jobs API: ``start``, ``good``, ``bad``, ``set_total``, ``end`` and the two ways of
+running work as a job, ``run`` (a batch over ids) and ``run_non_batch`` (one unit of work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from apos import launder
+from apos.errors import ApiError
+from apos.ids import generate_id
+from apos.modules.apostrophe_jobs.base import JobsBase
+from apos.modules.apostrophe_jobs.job import Job, JobStatus, StopCallable
+from apos.request import AposRequest
+
+log = logging.getLogger("apos.jobs")
+
+ChangeFunction = Callable[[AposRequest, str], Awaitable[Any] | Any]
+WorkFunction = Callable[[AposRequest, "ReportingHandle"], Awaitable[Any] | Any]
+LABEL_KEYS = ("title", "instructions", "running", "completed", "failed", "canceled",
+              "stopped", "canceling", "stopping", "good", "bad")
+
+
+async def _call(function: Callable[..., Any], *args: Any) -> Any:
+    result = function(*args)
+    return await result if inspect.isawaitable(result) else result
+
+
+def _labels(options: Mapping[str, Any]) -> dict[str, str]:
+    given = options.get("labels") or {}
+    if not isinstance(given, Mapping):
+        raise TypeError("options['labels'] must be a dict of texts")
+    return {key: str(given[key]) for key in LABEL_KEYS if given.get(key) is not None}
+
+
+def _error_info(error: BaseException) -> dict[str, str]:
+    """``{name, message}`` for the job document; an exception may name itself with an
+    ``error_name`` attribute (``interrupted``) instead of its class name."""
+    return {"name": str(getattr(error, "error_name", type(error).__name__)),
+            "message": str(error)}
+
+
+class ReportingHandle:
+    """The ``reporting`` object of ``run_non_batch``: counts for one job."""
+
+    def __init__(self, jobs: JobsApi, job: Job) -> None:
+        self._jobs = jobs
+        self._job = job
+        self.results: dict[str, Any] | None = None
+
+    def good(self, n: int = 1) -> Awaitable[None]:
+        return self._jobs.good(self._job, n)
+
+    def bad(self, n: int = 1) -> Awaitable[None]:
+        return self._jobs.bad(self._job, n)
+
+    def set_total(self, n: int) -> Awaitable[None]:
+        return self._jobs.set_total(self._job, n)
+
+    def set_results(self, results: dict[str, Any]) -> None:
+        self.results = results
+
+    def is_canceling(self) -> bool:
+        """True once a stop or cancel was requested: stop (for cancel, undo) and return."""
+        return self._job.stop_requested
+
+
+class JobsApi(JobsBase):
+    """The jobs API, combined with the routes in
+    :class:`~apos.modules.apostrophe_jobs.module.JobsModule`."""
+
+    # -- the low-level API ---------------------------------------------------------------
+
+    async def start(self, options: Mapping[str, Any] | None = None) -> Job:
+        """Create a job document and return its handle.
+
+        ``options``: ``labels``; ``stop`` / ``cancel``, callables invoked with the job when a
+        stop or cancel is requested (they must halt, a cancel undoing its work, before
+        returning); ``can_stop`` / ``can_cancel`` for jobs whose stopping is handled
+        elsewhere; ``req`` (or ``user_id``) records who started it.
+        """
+        options = options or {}
+        self.refuse_if_shutting_down()
+        stop: StopCallable | None = options.get("stop")
+        cancel: StopCallable | None = options.get("cancel")
+        can_cancel = bool(options.get("can_cancel") or cancel)
+        # When both would be offered only cancel is: it does everything stop does.
+        can_stop = bool(options.get("can_stop") or stop) and not can_cancel
+        req = options.get("req")
+        user_id = options.get("user_id")
+        if user_id is None and isinstance(req, AposRequest) and req.user is not None:
+            user_id = req.user["_id"]
+        job = Job(id=generate_id(), can_stop=can_stop, can_cancel=can_cancel,
+                  user_id=user_id, on_stop=cancel if can_cancel and cancel else stop)
+        document: dict[str, Any] = {
+            "_id": job.id,
+            "good": 0,
+            "bad": 0,
+            "processed": 0,
+            "status": JobStatus.RUNNING.value,
+            "ended": False,
+            "canceling": False,
+            "labels": _labels(options),
+            "when": datetime.now(UTC),
+            "canCancel": can_cancel,
+            "canStop": can_stop,
+            "results": None,
+            "userId": user_id,
+        }
+        await self.collection.insert_one(document)
+        self.active_jobs[job.id] = job
+        if job.stoppable:
+            self.watcher.watch(job)
+        await self.apos.hooks.call("job_started", job=job)
+        return job
+
+    def good(self, job: Job, n: int = 1) -> Awaitable[None]:
+        """Count ``n`` items done; returns an awaitable that completes once written."""
+        return self._count(job, good=_count_arg(n), bad=0)
+
+    def bad(self, job: Job, n: int = 1) -> Awaitable[None]:
+        """Count ``n`` items failed; returns an awaitable that completes once written."""
+        return self._count(job, good=0, bad=_count_arg(n))
+
+    def set_total(self, job: Job, n: int) -> Awaitable[None]:
+        """Record how many items the job expects; returns an awaitable like ``good``."""
+        total = _count_arg(n)
+        if job.ended:
+            return _already_done()
+        job.pending_total = total
+        return self._schedule_write(job)
+
+    async def end(self, job: Job, success: bool,
+                  results: Mapping[str, Any] | None = None) -> None:
+        """End the job ``completed`` (``success=True``) or ``failed``."""
+        if not isinstance(success, bool):
+            raise TypeError(f"end() needs success=True or False, not {success!r}")
+        await self.finish(job, JobStatus.COMPLETED if success else JobStatus.FAILED,
+                          results=results)
+
+    # -- running work as a job ------------------------------------------------------------
+
+    async def run(self, req: AposRequest, change: ChangeFunction,
+                  options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Apply ``change(req, id)`` to each id of the request; the api answer to return.
+
+        With ``job`` in the body the answer is ``{"jobId"}`` at once and the ids are
+        processed in the background; without it every id is processed first and the answer
+        carries ``data`` and ``results`` (Apostrophe's older behaviour).
+        """
+        options = options or {}
+        ids = self.ids_from_body(req.body)
+        concurrency = launder.integer(options.get("concurrency"), default=1, minimum=1,
+                                      maximum=64)
+        if not launder.boolean(req.body.get("job")):
+            results: dict[str, Any] = {}
+            await self._process_ids(req, ids, change, results, concurrency, halted=None)
+            single = ids[0] if len(ids) == 1 and "_id" in req.body else None
+            data = results.get(single) if single is not None else None
+            return {"data": data if data is not None else {}, "results": results}
+        halted = asyncio.Event()
+        drained = asyncio.Event()
+
+        async def stop(job: Job) -> None:
+            halted.set()
+            await drained.wait()
+
+        job = await self.start({**_without_stop_options(options), "req": req, "stop": stop})
+        await self.set_total(job, len(ids))
+        self.spawn(self._run_batch(req, job, ids, change, concurrency, halted, drained),
+                   name=f"apostrophe-jobs run {job.id}")
+        return {"jobId": job.id}
+
+    async def run_non_batch(self, req: AposRequest, do_the_work: WorkFunction,
+                            options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run ``do_the_work(req, reporting)`` as a job; the answer is ``{"jobId"}`` at once.
+
+        ``options['can_stop']`` / ``options['can_cancel']`` offer the button; the work sees
+        the request through ``reporting.is_canceling()`` and must then stop and return."""
+        options = options or {}
+        done = asyncio.Event()
+        failure: list[BaseException] = []
+
+        async def stop(job: Job) -> None:
+            await done.wait()
+            if failure:
+                raise failure[0]
+
+        start_options = _without_stop_options(options)
+        start_options["req"] = req
+        if options.get("can_cancel"):
+            start_options["cancel"] = stop
+        elif options.get("can_stop"):
+            start_options["stop"] = stop
+        job = await self.start(start_options)
+        reporting = ReportingHandle(self, job)
+        self.spawn(self._run_work(req, job, do_the_work, reporting, done, failure),
+                   name=f"apostrophe-jobs run_non_batch {job.id}")
+        return {"jobId": job.id}
+
+    def ids_from_body(self, body: Mapping[str, Any]) -> list[str]:
+        """The ids to process: ``_id`` (kept for old clients, it wins) or ``ids``."""
+        if body.get("_id") is not None:
+            return [launder.id(body["_id"])]
+        if "ids" in body:
+            return launder.ids(body["ids"], max_ids=self.apos.max_ids)
+        raise ApiError("invalid", "Send ids (a list) or _id")
+
+    # -- implementation -------------------------------------------------------------------
+
+    async def _process_ids(self, req: AposRequest, ids: list[str],
+                           change: ChangeFunction, results: dict[str, Any], concurrency: int,
+                           halted: asyncio.Event | None, job: Job | None = None) -> None:
+        pending = iter(ids)
+
+        async def worker() -> None:
+            for item_id in pending:
+                if halted is not None and halted.is_set():
+                    return
+                try:
+                    result = await _call(change, req, item_id)
+                except Exception:
+                    log.warning("Job item %s failed", item_id, exc_info=True)
+                    if job is not None:
+                        await self.bad(job)
+                    continue
+                results[item_id] = result
+                if job is not None:
+                    await self.good(job)
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, max(len(ids), 1)))))
+
+    async def _run_batch(self, req: AposRequest, job: Job, ids: list[str],
+                         change: ChangeFunction, concurrency: int, halted: asyncio.Event,
+                         drained: asyncio.Event) -> None:
+        results: dict[str, Any] = {}
+        job.partial_results = results
+        try:
+            await self._process_ids(req, ids, change, results, concurrency, halted, job)
+        except Exception as error:
+            log.exception("Job %s failed", job.id)
+            drained.set()
+            await self.finish(job, JobStatus.FAILED, error=error)
+            return
+        drained.set()
+        if not job.stop_requested:
+            await self.finish(job, JobStatus.COMPLETED, results=results)
+
+    async def _run_work(self, req: AposRequest, job: Job, work: WorkFunction,
+                        reporting: ReportingHandle, done: asyncio.Event,
+                        failure: list[BaseException]) -> None:
+        try:
+            await _call(work, req, reporting)
+        except Exception as error:
+            log.exception("Job %s failed", job.id)
+            failure.append(error)
+            done.set()
+            if not job.stop_requested:
+                await self.finish(job, JobStatus.FAILED, error=error)
+            return
+        done.set()
+        if not job.stop_requested:
+            await self.finish(job, JobStatus.COMPLETED, results=reporting.results)
+
+    def _count(self, job: Job, *, good: int, bad: int) -> Awaitable[None]:
+        if job.ended:
+            return _already_done()
+        job.pending_good += good
+        job.pending_bad += bad
+        return self._schedule_write(job)
+
+    def _schedule_write(self, job: Job) -> Awaitable[None]:
+        """Join the write that has not yet taken the pending changes, or start one: a burst
+        of counts becomes a few writes, each in order behind the job's lock."""
+        if job.flush_waiting is None:
+            job.flush_waiting = self.spawn(self._flush_counts(job),
+                                           name=f"apostrophe-jobs counts {job.id}")
+        return job.flush_waiting
+
+    async def _flush_counts(self, job: Job) -> None:
+        async with job.lock:
+            job.flush_waiting = None
+            if job.ended:
+                return
+            update = _take_counts(job)
+            if update:
+                await self.collection.update_one({"_id": job.id}, update)
+
+    async def finish(self, job: Job, status: JobStatus, *,
+                     results: Mapping[str, Any] | None = None,
+                     error: BaseException | None = None) -> bool:
+        """Write the job's final state once; later calls do nothing and return False.
+
+        Counts not yet written go into the same final write, so none is lost and none
+        lands after it.  If that write fails (results too large, say) the job is still
+        ended, as ``failed`` without results, rather than left running.
+        """
+        async with job.lock:
+            if job.ended:
+                return False
+            job.ended = True
+            job.status = status
+            update = _take_counts(job)
+            final: dict[str, Any] = {
+                "status": status.value,
+                "ended": True,
+                "canceling": False,
+                "endedAt": datetime.now(UTC),
+                "results": dict(results) if results is not None else (
+                    dict(job.partial_results) if job.partial_results else None),
+            }
+            if error is not None:
+                final["error"] = _error_info(error)
+            update["$set"] = {**update.get("$set", {}), **final}
+            try:
+                await self.collection.update_one({"_id": job.id}, update)
+            except (PyMongoError, ValueError, TypeError) as write_error:
+                log.exception("Job %s: the final write failed; ending it as failed", job.id)
+                job.status = JobStatus.FAILED
+                fallback = {**update, "$set": {**update["$set"],
+                                                "status": JobStatus.FAILED.value,
+                                                "results": None,
+                                                "error": _error_info(write_error)}}
+                await self.collection.update_one({"_id": job.id}, fallback)
+        self.active_jobs.pop(job.id, None)
+        self.watcher.forget(job)
+        await self.apos.hooks.call("job_ended", job=job, status=job.status.value)
+        return True
+
+    async def halt(self, job: Job) -> None:
+        """Honour a stop or cancel request: run the job's stop callable, then end it
+        ``stopped`` / ``canceled``, or ``failed`` if the callable raised."""
+        job.stop_requested = True
+        try:
+            if job.on_stop is not None:
+                await _call(job.on_stop, job)
+        except Exception as error:
+            log.exception("Job %s: stopping it failed", job.id)
+            await self.finish(job, JobStatus.FAILED, error=error)
+            return
+        await self.finish(job, job.halt_status)
+
+
+def _without_stop_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The caller's options minus those that decide how the job stops: ``run`` and
+    ``run_non_batch`` supply their own."""
+    return {key: value for key, value in options.items()
+            if key not in ("stop", "cancel", "can_stop", "can_cancel")}
+
+
+def _take_counts(job: Job) -> dict[str, Any]:
+    """The pending counts (and total) as one update, leaving nothing pending."""
+    good, bad, total = job.pending_good, job.pending_bad, job.pending_total
+    job.pending_good = job.pending_bad = 0
+    job.pending_total = None
+    update: dict[str, Any] = {}
+    if good or bad:
+        update["$inc"] = {"good": good, "bad": bad, "processed": good + bad}
+    if total is not None:
+        update["$set"] = {"total": total}
+    return update
+
+
+def _count_arg(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise TypeError(f"a count must be a whole number of 0 or more, not {n!r}")
+    return n
+
+
+def _already_done() -> Awaitable[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future

@@ -1,0 +1,266 @@
+"""apostrophe-jobs: run, run_non_batch and the low-level API, through real HTTP and a real
+database."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from apos import Apos
+from apos.modules.apostrophe_jobs import JobsModule
+from tests.conftest import StartApp, post_json
+from tests.jobs_helpers import (
+    assert_consistent_end,
+    post_ok,
+    start_jobs_site,
+    wait_for_end,
+    wait_until_processed,
+)
+
+
+def jobs_of(apos: Apos) -> JobsModule:
+    module = apos.modules["apostrophe-jobs"]
+    assert isinstance(module, JobsModule)
+    return module
+
+
+async def test_run_answers_at_once_then_completes_with_results(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    ids = [f"w{i}" for i in range(20)]
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": ids, "job": True, "delay": 0.02})
+    assert set(answer) == {"status", "jobId"}
+    running = await apos.db["aposJobs"].find_one({"_id": answer["jobId"]})
+    assert running["ended"] is False and running["status"] == "running"
+    assert running["total"] == 20 and running["canStop"] is True
+    assert running["canCancel"] is False
+    assert running["labels"] == {"title": "Processing widgets"}
+    job = await wait_for_end(apos, answer["jobId"])
+    assert_consistent_end(job)
+    assert job["status"] == "completed"
+    assert job["good"] == 20 and job["bad"] == 0 and job["processed"] == job["total"] == 20
+    assert job["results"] == {item: {"_id": item, "n": n + 1} for n, item in enumerate(ids)}
+    user = await apos.db["aposUsers"].find_one({"username": "editor"})
+    assert job["userId"] == user["_id"]
+    assert job["when"] <= job["endedAt"]
+    assert "error" not in job
+
+
+async def test_a_change_that_fails_every_other_item_counts_exactly(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": [f"x{i}" for i in range(31)], "job": True, "failEvery": 2})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert_consistent_end(job)
+    assert (job["status"], job["good"], job["bad"], job["processed"]) == (
+        "completed", 16, 15, 31)
+    assert len(job["results"]) == 16
+
+
+async def test_concurrency_processes_every_item_once(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    ids = [f"c{i}" for i in range(40)]
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": ids, "job": True, "delay": 0.01, "concurrency": 8})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert job["good"] == 40 and sorted(job["results"]) == sorted(ids)
+
+
+async def test_sync_change_functions_and_results_of_none(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": ["a", "b"], "job": True, "sync": True})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert job["results"] == {"a": "A", "b": "B"}
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": ["a"], "job": True, "noResult": True})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert job["status"] == "completed" and job["results"] == {"a": None}
+
+
+async def test_without_job_the_answer_waits_and_carries_data_and_results(
+        start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    single = await post_ok(client, "/modules/widgets/batch", {"_id": "one"})
+    assert single["data"] == {"_id": "one", "n": 1}
+    assert single["results"] == {"one": {"_id": "one", "n": 1}}
+    many = await post_ok(client, "/modules/widgets/batch",
+                         {"ids": ["a", "b", "c", "d"], "failEvery": 2})
+    # Failed items are left out of the results; the answer still comes.
+    assert many["data"] == {} and set(many["results"]) == {"a", "c"}
+    failing = await post_ok(client, "/modules/widgets/batch", {"_id": "z", "failEvery": 1})
+    assert failing == {"status": "ok", "data": {}, "results": {}}
+    assert await apos.db["aposJobs"].count_documents({}) == 0
+
+
+async def test_single_id_takes_precedence_over_ids(start_app: StartApp) -> None:
+    client, _ = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/batch", {"_id": "solo", "ids": ["x", "y"]})
+    assert list(answer["results"]) == ["solo"]
+
+
+@pytest.mark.parametrize("body", [
+    {"job": True},
+    {"ids": "a,b", "job": True},
+    {"ids": [{"$gt": ""}], "job": True},
+    {"ids": ["ok", "not ok!"], "job": True},
+    {"ids": [1, 2], "job": True},
+    {"_id": ["x"], "job": True},
+    {"ids": [f"i{n}" for n in range(100_001)], "job": True},
+])
+async def test_bad_ids_are_invalid_and_create_no_job(start_app: StartApp,
+                                                     body: dict[str, Any]) -> None:
+    client, apos = await start_jobs_site(start_app)
+    response = await post_json(client, "/modules/widgets/batch", body)
+    assert (await response.json())["status"] == "invalid"
+    assert await apos.db["aposJobs"].count_documents({}) == 0
+
+
+async def test_duplicate_ids_are_processed_once(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": ["a", "b", "a", " b ", "c"], "job": True})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert job["total"] == 3 and job["processed"] == 3
+
+
+async def test_a_client_that_disconnects_does_not_affect_the_job(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": [f"d{i}" for i in range(30)], "job": True, "delay": 0.02})
+    await client.session.close()
+    job = await wait_for_end(apos, answer["jobId"])
+    assert job["status"] == "completed" and job["good"] == 30
+
+
+async def test_run_non_batch_reports_and_completes(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/work", {"steps": 4})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert_consistent_end(job)
+    assert (job["status"], job["good"], job["total"]) == ("completed", 4, 4)
+    assert job["results"] == {"done": 4}
+    assert job["canStop"] is False and job["canCancel"] is False
+
+
+async def test_sync_work_function_counts_without_awaiting(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/work", {"mode": "sync"})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert (job["status"], job["good"], job["total"]) == ("completed", 1, 1)
+
+
+async def test_work_that_raises_after_reporting_fails_with_the_error(start_app: StartApp
+                                                                     ) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/work", {"mode": "raise", "steps": 5})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert_consistent_end(job)
+    assert job["status"] == "failed"
+    assert job["good"] == 2  # what was reported before the failure is kept
+    assert job["error"] == {"name": "RuntimeError", "message": "the work broke half-way"}
+
+
+async def test_low_level_api_and_end_requires_a_boolean(start_app: StartApp) -> None:
+    _, apos = await start_jobs_site(start_app)
+    jobs = jobs_of(apos)
+    job = await jobs.start({"labels": {"title": "By hand"}})
+    await jobs.set_total(job, 3)
+    await jobs.good(job, 2)
+    await jobs.bad(job)
+    with pytest.raises(TypeError, match="success=True or False"):
+        await jobs.end(job, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await jobs.good(job, -1)
+    await jobs.end(job, True, {"a": 1})
+    document = await apos.db["aposJobs"].find_one({"_id": job.id})
+    assert_consistent_end(document)
+    assert (document["status"], document["good"], document["bad"], document["total"]) == (
+        "completed", 2, 1, 3)
+    assert document["results"] == {"a": 1}
+    # Nothing lands after the final write.
+    await jobs.good(job, 5)
+    await jobs.set_total(job, 99)
+    again = await apos.db["aposJobs"].find_one({"_id": job.id})
+    assert (again["good"], again["total"]) == (2, 3)
+    failed = await jobs.start()
+    await jobs.end(failed, False)
+    assert (await apos.db["aposJobs"].find_one({"_id": failed.id}))["status"] == "failed"
+
+
+async def test_counts_written_in_a_burst_are_all_kept(start_app: StartApp) -> None:
+    _, apos = await start_jobs_site(start_app)
+    jobs = jobs_of(apos)
+    job = await jobs.start()
+    # 500 counts fired without awaiting each, then the end: none may be lost or land after.
+    pending = [jobs.good(job) if n % 3 else jobs.bad(job) for n in range(500)]
+    await jobs.end(job, True)
+    await asyncio.gather(*pending)
+    document = await apos.db["aposJobs"].find_one({"_id": job.id})
+    assert (document["good"], document["bad"], document["processed"]) == (333, 167, 500)
+
+
+async def test_both_stop_and_cancel_offers_only_cancel(start_app: StartApp) -> None:
+    _, apos = await start_jobs_site(start_app)
+    jobs = jobs_of(apos)
+    job = await jobs.start({"stop": lambda job: None, "cancel": lambda job: None})
+    document = await apos.db["aposJobs"].find_one({"_id": job.id})
+    assert (document["canCancel"], document["canStop"]) == (True, False)
+    await jobs.end(job, True)
+
+
+async def test_job_hooks_fire_on_start_and_end(start_app: StartApp) -> None:
+    from apos import App, hookimpl
+    from tests.fixtures.jobs_site import Widgets
+
+    seen: list[tuple[str, str]] = []
+
+    class Listener:
+        @hookimpl
+        def job_started(self, job: Any) -> None:
+            seen.append(("started", job.id))
+
+        @hookimpl
+        async def job_ended(self, job: Any, status: str) -> None:
+            seen.append((status, job.id))
+
+    _, apos = await start_app(App(modules={"widgets": {}}, classes=[Widgets],
+                                  plugins=[Listener()]))
+    jobs = jobs_of(apos)
+    job = await jobs.start()
+    await jobs.end(job, False)
+    assert seen == [("started", job.id), ("failed", job.id)]
+
+
+async def test_many_jobs_share_one_stop_watcher(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answers = [await post_ok(client, "/modules/widgets/batch",
+                             {"ids": [f"s{i}" for i in range(50)], "job": True, "delay": 0.02})
+               for _ in range(5)]
+    watchers = [task for task in asyncio.all_tasks()
+                if task.get_name() == "apostrophe-jobs stop watcher"]
+    assert len(watchers) == 1
+    for answer in answers:
+        await post_ok(client, "/modules/apostrophe-jobs/cancel", {"_id": answer["jobId"]})
+    for answer in answers:
+        job = await wait_for_end(apos, answer["jobId"])
+        assert job["status"] == "stopped"
+
+
+async def test_stopped_run_keeps_partial_results_and_processes_no_more(start_app: StartApp
+                                                                        ) -> None:
+    client, apos = await start_jobs_site(start_app)
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": [f"p{i}" for i in range(200)], "job": True, "delay": 0.02})
+    await wait_until_processed(apos, answer["jobId"], 5)
+    await post_ok(client, "/modules/apostrophe-jobs/cancel", {"_id": answer["jobId"]})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert_consistent_end(job)
+    assert job["status"] == "stopped"
+    assert 5 <= job["processed"] < 200
+    assert len(job["results"]) == job["good"]
+    await asyncio.sleep(0.3)
+    later = await apos.db["aposJobs"].find_one({"_id": answer["jobId"]})
+    assert later["processed"] == job["processed"]  # no item after the acknowledgement
