@@ -331,6 +331,7 @@ class JobsApi(JobsBase):
                 await self.collection.update_one({"_id": job.id}, fallback)
         self.active_jobs.pop(job.id, None)
         self.watcher.forget(job)
+        job.finished.set()
         await self.apos.hooks.call("job_ended", job=job, status=job.status.value)
         return True
 

@@ -45,8 +45,15 @@ class Job:
     status: JobStatus = JobStatus.RUNNING
     partial_results: dict[str, Any] | None = field(default=None, repr=False)
     """Results gathered so far, kept with the job if it is stopped part-way."""
+    finished: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    """Set once the final document is written."""
     flush_waiting: asyncio.Task[None] | None = field(default=None, repr=False)
     """The counter write that has not yet taken the pending counts: new counts join it."""
+
+    async def wait(self) -> JobStatus:
+        """Wait until the job's final document is written; its final status."""
+        await self.finished.wait()
+        return self.status
 
     @property
     def stoppable(self) -> bool:
