@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -20,6 +21,8 @@ from pymongo import AsyncMongoClient
 from apos import Apos, App
 from apos.app import APOS_KEY
 from apos.db import EmbeddedServer
+
+pytest_plugins = ["tests.browser"]
 
 StartApp = Callable[..., Awaitable[tuple[TestClient[Any, Any], Apos]]]
 
@@ -102,3 +105,9 @@ async def login(client: TestClient[Any, Any], apos: Apos, username: str = "admin
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def uri_with_db(uri: str, name: str) -> str:
+    """``uri`` naming database ``name`` (its path), keeping host and options."""
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
