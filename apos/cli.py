@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from apos.app import Apos, App
+from apos.app import APOS_KEY, Apos, App
 from apos.errors import StartupError
 
 DEFAULT_APP = "apos.demo.app"
@@ -89,6 +89,9 @@ async def serve(app: App, args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     await runner.setup()
     try:
+        apos = web_app[APOS_KEY]
+        assert isinstance(apos, Apos)
+        await apos.hooks.call("before_serve")
         site = web.TCPSite(runner, args.host, args.port)
         try:
             await site.start()

@@ -83,3 +83,12 @@ def job_started(job: Any) -> None:
 def job_ended(job: Any, status: str) -> None:
     """A job has reached its final status (``completed``, ``failed``, ``stopped`` or
     ``canceled``) and its final document is written."""
+
+
+@hookspec
+def before_serve() -> None:
+    """``apos serve`` is about to take requests (start-up is complete).
+
+    One-time set-up that only a running site needs, such as seeding a demo database, goes
+    here rather than in ``after_init``, which every ``apos`` command runs.
+    """

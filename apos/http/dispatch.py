@@ -29,6 +29,9 @@ async def dispatch(apos: Apos, request: web.Request) -> web.StreamResponse:
         allowed = apos.routes.methods_for(request.path)
         if allowed:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
+        if not csrf.is_safe(request.method):
+            # API clients get an answer they can read, like every other api error.
+            return web.json_response({"status": "notfound"}, status=404)
         raise web.HTTPNotFound()
     req = AposRequest(apos, http=request, query=request.query)
     if not route.uses_session:

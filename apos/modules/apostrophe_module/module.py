@@ -86,10 +86,13 @@ class Module:
         return f"/modules/{self.name}/{path.lstrip('/')}" if path else f"/modules/{self.name}"
 
     def route(self, method: str, path: str, handler: RawHandler, *,
-              permission: Permission, csrf: bool = True) -> None:
-        """Answer ``method /modules/<name>/<path>`` with an aiohttp response of your own."""
+              permission: Permission, csrf: bool = True, page: bool = False) -> None:
+        """Answer ``method /modules/<name>/<path>`` with an aiohttp response of your own.
+
+        ``page=True`` marks it as a page: a logged-out visitor refused by ``permission`` is
+        sent to the login page instead of getting a JSON ``forbidden``."""
         self.apos.routes.add(method, self.action(path), handler, owner=self.name,
-                             permission=permission, csrf=csrf, kind="raw")
+                             permission=permission, csrf=csrf, kind="html" if page else "raw")
 
     def api_route(self, method: str, path: str, handler: ApiHandler, *,
                   permission: Permission, csrf: bool = True) -> None:
