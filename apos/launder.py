@@ -9,6 +9,9 @@ from typing import Any
 from apos.errors import ApiError
 
 _ID = re.compile(r"^[A-Za-z0-9_]+$")
+MAX_ID_LENGTH = 100
+"""Far above any real id (Apostrophe's are 25 characters, ObjectIds 24), low enough that
+ids can never make a document too large."""
 DEFAULT_MAX_IDS = 100_000
 
 
@@ -24,6 +27,8 @@ def id(value: Any) -> str:
     if not isinstance(value, str):
         raise LaunderError("an id must be a string")
     trimmed = value.strip()
+    if len(trimmed) > MAX_ID_LENGTH:
+        raise LaunderError(f"an id has at most {MAX_ID_LENGTH} characters")
     if not _ID.match(trimmed):
         raise LaunderError("an id may contain only letters, digits and underscores")
     return trimmed
@@ -67,7 +72,7 @@ def integer(value: Any, *, default: int, minimum: int | None = None,
     """An integer clamped to ``[minimum, maximum]``; unparseable input becomes ``default``."""
     try:
         number = int(value) if not isinstance(value, bool) else default
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = default
     if minimum is not None:
         number = max(minimum, number)

@@ -224,3 +224,72 @@ async def test_pushing_after_startup_is_an_error(start_app: StartApp) -> None:
     _, apos = await start_app(make_app())
     with pytest.raises(RuntimeError, match="after start-up"):
         apos.modules["animals"].push_asset("script", "animals")
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example", "/%09/x\n", "/\n/x", "/\r\n/x",
+                                    "/\x0b/x", "/ok\n", "//evil.example", "/\\evil.example",
+                                    "https://evil.example", "/caf\u00e9"])
+async def test_login_next_never_leaves_the_site_or_breaks_the_header(start_app: StartApp,
+                                                                     target: str) -> None:
+    client, apos = await start_app(make_app())
+    await apos.modules["apostrophe-users"].add_user("fay", "pw")  # type: ignore[attr-defined]
+    response = await client.post("/login", allow_redirects=False, data={
+        "username": "fay", "password": "pw", "next": target})
+    assert response.status == 302
+    location = response.headers["Location"]
+    assert location in ("/", target.strip())  # form fields are trimmed
+    assert location == "/" or (location.isascii() and location.isprintable()
+                               and not location.startswith("//") and " " not in location)
+
+
+async def test_login_next_keeps_a_same_site_path(start_app: StartApp) -> None:
+    client, apos = await start_app(make_app())
+    await apos.modules["apostrophe-users"].add_user("gus", "pw")  # type: ignore[attr-defined]
+    response = await client.post("/login", allow_redirects=False, data={
+        "username": "gus", "password": "pw", "next": "/modules/animals/card?label=x"})
+    assert response.headers["Location"] == "/modules/animals/card?label=x"
+
+
+@pytest.mark.parametrize("header", ["\u00e9", "\u2603" * 10, "x" * 5000])
+async def test_odd_csrf_headers_are_forbidden_not_errors(start_app: StartApp,
+                                                         header: str) -> None:
+    client, _ = await start_app(make_app())
+    await csrf_token(client)
+    response = await client.post("/modules/animals/echo", json={},
+                                 headers={"X-XSRF-TOKEN": header.encode().decode("latin-1")})
+    assert response.status == 403
+    assert (await response.json())["status"] == "forbidden"
+
+
+async def test_deeply_nested_json_is_invalid(start_app: StartApp) -> None:
+    client, _ = await start_app(make_app())
+    token = await csrf_token(client)
+    for body in (b"[" * 100_000, b'{"a":' * 50_000):
+        response = await client.post("/modules/animals/echo", data=body, headers={
+            "X-XSRF-TOKEN": token, "Content-Type": "application/json"})
+        assert (await response.json())["status"] == "invalid"
+        login = await client.post("/login", data=body,
+                                  headers={"Content-Type": "application/json"})
+        assert (await login.json())["status"] == "invalid"  # not a 500
+
+
+async def test_visitor_sessions_are_short_and_user_sessions_long(start_app: StartApp) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    client, apos = await start_app(make_app())
+    await csrf_token(client)
+    visitor = await apos.db["aposSessions"].find_one({})
+    now = datetime.now(UTC)
+    assert visitor["expiresAt"] - now < timedelta(days=1)
+    await login(client, apos, "hal")
+    [user_session] = await apos.db["aposSessions"].find({}).to_list(None)
+    assert user_session["expiresAt"] - now > timedelta(days=13)
+
+
+async def test_head_on_a_page_for_a_visitor_redirects_like_get(start_app: StartApp) -> None:
+    from apos.demo.app import app as demo_app
+
+    client, _ = await start_app(demo_app)
+    head = await client.head("/modules/languages/manager", allow_redirects=False)
+    get = await client.get("/modules/languages/manager", allow_redirects=False)
+    assert head.status == get.status == 302

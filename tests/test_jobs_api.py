@@ -264,3 +264,73 @@ async def test_stopped_run_keeps_partial_results_and_processes_no_more(start_app
     await asyncio.sleep(0.3)
     later = await apos.db["aposJobs"].find_one({"_id": answer["jobId"]})
     assert later["processed"] == job["processed"]  # no item after the acknowledgement
+
+
+async def test_a_final_write_that_fails_still_ends_the_job(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    jobs = jobs_of(apos)
+    editor = await apos.db["aposUsers"].find_one({"username": "editor"})
+    job = await jobs.start({"stop": lambda job: None, "user_id": editor["_id"]})
+    await jobs.good(job)
+    # Results far over MongoDB's 16 MB document limit: the final write cannot succeed.
+    await jobs.end(job, True, {"huge": "x" * (17 * 1024 * 1024)})
+    assert await job.wait() == "failed"
+    document = await apos.db["aposJobs"].find_one({"_id": job.id})
+    assert_consistent_end(document)
+    assert document["status"] == "failed" and document["results"] is None
+    assert document["good"] == 1
+    assert document["error"]["name"] in ("DocumentTooLarge", "InvalidDocument")
+    assert job.id not in jobs.active_jobs
+    await asyncio.sleep(0.05)
+    assert not jobs.watcher.running
+    cancel = await post_json(client, "/modules/apostrophe-jobs/cancel", {"_id": job.id})
+    assert (await cancel.json())["status"] == "invalid"
+
+
+async def test_overlong_ids_are_invalid(start_app: StartApp) -> None:
+    client, _ = await start_jobs_site(start_app)
+    response = await post_json(client, "/modules/widgets/batch",
+                               {"ids": ["b" * 101], "job": True})
+    assert (await response.json())["status"] == "invalid"
+    response = await post_json(client, "/modules/widgets/batch",
+                               {"ids": ["b" * 100], "job": True})
+    assert (await response.json())["status"] == "ok"
+
+
+class FailingCounts:
+    """The real jobs collection, except that one count write fails (a lost connection)."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self.count_writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    async def update_one(self, query: Any, update: Any, **kwargs: Any) -> Any:
+        if "$inc" in update and "ended" not in update.get("$set", {}):
+            self.count_writes += 1
+            if self.count_writes == 3:
+                from pymongo.errors import AutoReconnect
+
+                raise AutoReconnect("connection lost")
+        return await self._collection.update_one(query, update, **kwargs)
+
+
+async def test_a_failure_outside_the_items_stops_every_worker(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    jobs = jobs_of(apos)
+    jobs.collection = FailingCounts(jobs.collection)
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": [f"f{i}" for i in range(40)], "job": True,
+                            "delay": 0.02, "concurrency": 4})
+    job = await wait_for_end(apos, answer["jobId"])
+    assert_consistent_end(job)
+    assert job["status"] == "failed"
+    assert job["error"] == {"name": "AutoReconnect", "message": "connection lost"}
+    processed_at_end = job["processed"]
+    await asyncio.sleep(0.3)
+    # No worker went on changing items after the job was marked failed.
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("apostrophe-jobs")]
+    again = await apos.db["aposJobs"].find_one({"_id": answer["jobId"]})
+    assert again["processed"] == processed_at_end < 40

@@ -47,9 +47,11 @@ class DatabaseConnection:
     _closed: bool = field(default=False, init=False, repr=False)
 
     async def close(self) -> None:
-        """Close our client, then stop the embedded server if we started it.
+        """Close our client, then stop using the embedded server, if any.
 
-        The server goes last so that nothing still talking to it sees it disappear.
+        That stops the server itself only when no other apos process uses it any more
+        (see :meth:`EmbeddedServer.stop`). It goes last so that nothing still talking to
+        it sees it disappear.
         Calling this again does nothing.
         """
         if self._closed:

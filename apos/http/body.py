@@ -38,7 +38,7 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         return _form_fields(raw)
     try:
         parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ApiError("invalid", "The request body is not valid JSON") from error
     if not isinstance(parsed, dict):
         raise ApiError("invalid", "The request body must be a JSON object")

@@ -40,4 +40,8 @@ def request_passes(request: web.Request, session: Session) -> bool:
     cookie = request.cookies.get(COOKIE_NAME, "")
     if not isinstance(expected, str) or not header or not cookie:
         return False
-    return hmac.compare_digest(header, expected) and hmac.compare_digest(cookie, expected)
+    # Compare bytes: compare_digest refuses str with non-ASCII characters, and a visitor
+    # may send any header.
+    wanted = expected.encode()
+    return (hmac.compare_digest(header.encode("utf-8", "surrogateescape"), wanted)
+            and hmac.compare_digest(cookie.encode("utf-8", "surrogateescape"), wanted))

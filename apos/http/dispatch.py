@@ -79,7 +79,7 @@ async def _guarded(route: Route, req: AposRequest, request: web.Request) -> web.
 
 def _refused(route: Route, req: AposRequest, request: web.Request) -> web.StreamResponse:
     if route.kind == "html":
-        if req.user is None and request.method == "GET":
+        if req.user is None and request.method in ("GET", "HEAD"):
             return redirect(f"{LOGIN_PATH}?next={quote(str(request.rel_url), safe='')}")
         return html_status(req, "forbidden")
     return json_status(req, "forbidden")

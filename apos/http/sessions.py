@@ -15,6 +15,10 @@ from aiohttp import web
 COOKIE_NAME = "apos.sid"
 COLLECTION = "aposSessions"
 DEFAULT_LIFETIME = timedelta(days=14)
+VISITOR_LIFETIME = timedelta(hours=6)
+"""How long the session of a visitor who never logged in (it holds only a CSRF token) is
+kept: short, so that cookie-less clients cannot pile up sessions for two weeks."""
+LONG_LIVED_KEY = "_longLived"
 
 
 class Session(dict[str, Any]):
@@ -44,6 +48,10 @@ class Session(dict[str, Any]):
         """Move to a new id (after login) so an id seen before login is worthless after."""
         self.ended = True
         self.changed = True
+
+    def keep_long(self) -> None:
+        """Keep this session for the full lifetime (a logged-in user's), not a visitor's."""
+        self[LONG_LIVED_KEY] = True
 
 
 class SessionStore:
@@ -79,11 +87,12 @@ class SessionStore:
             return
         if session.id is None:
             session.id = secrets.token_urlsafe(32)
-        expires = datetime.now(UTC) + self._lifetime
+        lifetime = self._lifetime if session.get(LONG_LIVED_KEY) else VISITOR_LIFETIME
+        expires = datetime.now(UTC) + lifetime
         await self._collection.update_one(
             {"_id": session.id},
             {"$set": {"data": dict(session), "expiresAt": expires}},
             upsert=True,
         )
         response.set_cookie(COOKIE_NAME, session.id, path="/", httponly=True, samesite="Lax",
-                            secure=self._secure, max_age=int(self._lifetime.total_seconds()))
+                            secure=self._secure, max_age=int(lifetime.total_seconds()))

@@ -11,8 +11,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.errors import PyMongoError
-
 from apos import launder
 from apos.errors import ApiError
 from apos.ids import generate_id
@@ -235,7 +233,11 @@ class JobsApi(JobsBase):
                 if job is not None:
                     await self.good(job)
 
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, max(len(ids), 1)))))
+        # A failure outside the per-item work (a count that cannot be written) ends every
+        # worker: the job is failing, and no item may be changed after it is marked so.
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(concurrency, max(len(ids), 1))):
+                group.create_task(worker())
 
     async def _run_batch(self, req: AposRequest, job: Job, ids: list[str],
                          change: ChangeFunction, concurrency: int, halted: asyncio.Event,
@@ -247,7 +249,7 @@ class JobsApi(JobsBase):
         except Exception as error:
             log.exception("Job %s failed", job.id)
             drained.set()
-            await self.finish(job, JobStatus.FAILED, error=error)
+            await self.finish(job, JobStatus.FAILED, error=_first_cause(error))
             return
         drained.set()
         if not job.stop_requested:
@@ -307,33 +309,44 @@ class JobsApi(JobsBase):
                 return False
             job.ended = True
             job.status = status
-            update = _take_counts(job)
-            final: dict[str, Any] = {
-                "status": status.value,
-                "ended": True,
-                "canceling": False,
-                "endedAt": datetime.now(UTC),
-                "results": dict(results) if results is not None else (
-                    dict(job.partial_results) if job.partial_results else None),
-            }
-            if error is not None:
-                final["error"] = _error_info(error)
-            update["$set"] = {**update.get("$set", {}), **final}
             try:
-                await self.collection.update_one({"_id": job.id}, update)
-            except (PyMongoError, ValueError, TypeError) as write_error:
-                log.exception("Job %s: the final write failed; ending it as failed", job.id)
-                job.status = JobStatus.FAILED
-                fallback = {**update, "$set": {**update["$set"],
-                                                "status": JobStatus.FAILED.value,
-                                                "results": None,
-                                                "error": _error_info(write_error)}}
-                await self.collection.update_one({"_id": job.id}, fallback)
-        self.active_jobs.pop(job.id, None)
-        self.watcher.forget(job)
-        job.finished.set()
+                await self._write_final(job, status, results, error)
+            finally:
+                # Whatever happened to the write, this process is done with the job.
+                self.active_jobs.pop(job.id, None)
+                self.watcher.forget(job)
+                job.finished.set()
         await self.apos.hooks.call("job_ended", job=job, status=job.status.value)
         return True
+
+    async def _write_final(self, job: Job, status: JobStatus,
+                           results: Mapping[str, Any] | None,
+                           error: BaseException | None) -> None:
+        update = _take_counts(job)
+        final: dict[str, Any] = {
+            "status": status.value,
+            "ended": True,
+            "canceling": False,
+            "endedAt": datetime.now(UTC),
+            "results": dict(results) if results is not None else (
+                dict(job.partial_results) if job.partial_results else None),
+        }
+        if error is not None:
+            final["error"] = _error_info(error)
+        update["$set"] = {**update.get("$set", {}), **final}
+        try:
+            await self.collection.update_one({"_id": job.id}, update)
+            return
+        except Exception as write_error:  # too large, not encodable, connection lost...
+            log.exception("Job %s: the final write failed; ending it as failed", job.id)
+            job.status = JobStatus.FAILED
+            update["$set"].update(status=JobStatus.FAILED.value, results=None,
+                                  error=_error_info(write_error))
+        try:
+            await self.collection.update_one({"_id": job.id}, update)
+        except Exception:
+            log.exception("Job %s: could not record its end; it will be found interrupted",
+                          job.id)
 
     async def halt(self, job: Job) -> None:
         """Honour a stop or cancel request: run the job's stop callable, then end it
@@ -347,6 +360,13 @@ class JobsApi(JobsBase):
             await self.finish(job, JobStatus.FAILED, error=error)
             return
         await self.finish(job, job.halt_status)
+
+
+def _first_cause(error: Exception) -> Exception:
+    """The first real error inside an exception group, for the job's ``error`` field."""
+    while isinstance(error, ExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
 
 
 def _without_stop_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,9 @@ class StopWatcher:
         self._spawn = spawn
         self._jobs: dict[str, Job] = {}
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        """Set to end the wait between checks early (nothing left to watch, or closing):
+        the loop is woken, never cancelled, so no query is cut off half-way."""
 
     @property
     def running(self) -> bool:
@@ -41,20 +44,28 @@ class StopWatcher:
             self._task = self._spawn(self._loop(), name="apostrophe-jobs stop watcher")
 
     def forget(self, job: Job) -> None:
+        """Stop watching ``job``; with nothing left to watch the loop ends at once."""
         self._jobs.pop(job.id, None)
+        if not self._jobs:
+            self._wake.set()
 
     async def close(self) -> None:
-        task, self._task = self._task, None
+        task = self._task
         self._jobs.clear()
+        self._wake.set()
         if task is not None:
-            task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     async def _loop(self) -> None:
         try:
             while self._jobs:
-                await asyncio.sleep(self._interval)
-                await self._check()
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._interval)
+                except TimeoutError:
+                    pass
+                if self._jobs:
+                    await self._check()
         finally:
             # Reset without awaiting in between, so a job watched from now on starts a new
             # loop rather than joining one that is exiting.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -71,6 +72,7 @@ class LoginModule(Module):
         assert req.session is not None
         req.session.regenerate()
         req.session[SESSION_USER_KEY] = user["_id"]
+        req.session.keep_long()
         req.user = user
         return redirect(safe_next(string(req.body.get("next"))))
 
@@ -87,8 +89,14 @@ class LoginModule(Module):
         return data
 
 
+_SAFE_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+"""A path on this site: starts with one slash (not ``//`` or ``/\\``, which browsers read as
+another host) and holds only printable ASCII, so no tab, newline or other control
+character can turn it into something else on the way to the ``Location`` header."""
+
+
 def safe_next(target: str | None) -> str:
     """A same-site path to go to after logging in; anything else is ``/``."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not target or not _SAFE_PATH.fullmatch(target) or "\\" in target:
         return "/"
     return target
