@@ -131,6 +131,7 @@ class Apos:
         self.templates = Templates(self.layers_for, lambda: self.modules)
         self.sessions = SessionStore(db, secure_cookie=app.secure_cookies)
         self.started = False
+        self._shut_down = False
 
     @classmethod
     async def start(cls, app: App, *, db_uri: str | None = None, data_dir: Path = Path("data"),
@@ -169,11 +170,18 @@ class Apos:
         await self.hooks.call("after_init")
         self.started = True
 
+    async def shutdown(self) -> None:
+        """Run the ``shutdown`` hook once (modules end their background work), while the
+        site may still be answering requests: a server that is stopping says so."""
+        if self._shut_down or not self.modules:
+            return
+        self._shut_down = True
+        await self.hooks.call("shutdown")
+
     async def stop(self) -> None:
-        """Run the ``shutdown`` hook, then close the database (its server child last)."""
+        """Shut down (if not done yet), then close the database (its server child last)."""
         try:
-            if self.modules:
-                await self.hooks.call("shutdown")
+            await self.shutdown()
         finally:
             self.modules.clear()
             if self.connection is not None:

@@ -81,8 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(app: App, args: argparse.Namespace) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully: the site keeps answering
+    (new jobs are refused) while running jobs get their grace period to stop; then the
+    HTTP server closes, then the database, and the database server child last."""
     web_app = app.web_app(db_uri=args.db_uri, data_dir=args.data_dir)
-    runner = web.AppRunner(web_app, handle_signals=False)
+    runner = web.AppRunner(web_app, handle_signals=False, shutdown_timeout=1.0)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -102,6 +105,7 @@ async def serve(app: App, args: argparse.Namespace) -> None:
               "(Ctrl-C to stop)", flush=True)
         await stop.wait()
         print("apos: stopping", flush=True)
+        await apos.shutdown()
     finally:
         await runner.cleanup()
 

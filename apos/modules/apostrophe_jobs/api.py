@@ -8,7 +8,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apos import launder
@@ -16,6 +16,8 @@ from apos.errors import ApiError
 from apos.ids import generate_id
 from apos.modules.apostrophe_jobs.base import JobsBase
 from apos.modules.apostrophe_jobs.job import Job, JobStatus, StopCallable
+from apos.modules.apostrophe_jobs.lease import interruption, is_interrupted
+from apos.modules.apostrophe_jobs.results import JobResults
 from apos.request import AposRequest
 
 log = logging.getLogger("apos.jobs")
@@ -95,8 +97,10 @@ class JobsApi(JobsBase):
         user_id = options.get("user_id")
         if user_id is None and isinstance(req, AposRequest) and req.user is not None:
             user_id = req.user["_id"]
+        on_stop = (cancel if can_cancel and cancel else stop) or options.get("halt")
         job = Job(id=generate_id(), can_stop=can_stop, can_cancel=can_cancel,
-                  user_id=user_id, on_stop=cancel if can_cancel and cancel else stop)
+                  user_id=user_id, on_stop=on_stop)
+        now = datetime.now(UTC)
         document: dict[str, Any] = {
             "_id": job.id,
             "good": 0,
@@ -106,16 +110,17 @@ class JobsApi(JobsBase):
             "ended": False,
             "canceling": False,
             "labels": _labels(options),
-            "when": datetime.now(UTC),
+            "when": now,
             "canCancel": can_cancel,
             "canStop": can_stop,
             "results": None,
             "userId": user_id,
+            "owner": self.owner,
+            "heartbeatAt": now,
         }
         await self.collection.insert_one(document)
         self.active_jobs[job.id] = job
-        if job.stoppable:
-            self.watcher.watch(job)
+        self.watcher.watch(job)
         await self.apos.hooks.call("job_started", job=job)
         return job
 
@@ -171,6 +176,8 @@ class JobsApi(JobsBase):
             await drained.wait()
 
         job = await self.start({**_without_stop_options(options), "req": req, "stop": stop})
+        job.results = JobResults(self.results_collection, job.id,
+                                 int(self.options["results_budget"]))
         await self.set_total(job, len(ids))
         self.spawn(self._run_batch(req, job, ids, change, concurrency, halted, drained),
                    name=f"apostrophe-jobs run {job.id}")
@@ -197,6 +204,8 @@ class JobsApi(JobsBase):
             start_options["cancel"] = stop
         elif options.get("can_stop"):
             start_options["stop"] = stop
+        else:
+            start_options["halt"] = stop  # no button, but a shutdown still asks it to stop
         job = await self.start(start_options)
         reporting = ReportingHandle(self, job)
         self.spawn(self._run_work(req, job, do_the_work, reporting, done, failure),
@@ -222,30 +231,35 @@ class JobsApi(JobsBase):
             for item_id in pending:
                 if halted is not None and halted.is_set():
                     return
+                if job is not None and job.write_error is not None:
+                    raise job.write_error
                 try:
                     result = await _call(change, req, item_id)
                 except Exception:
                     log.warning("Job item %s failed", item_id, exc_info=True)
                     if job is not None:
-                        await self.bad(job)
+                        self.bad(job)  # written in the background, coalesced, in order
                     continue
-                results[item_id] = result
-                if job is not None:
-                    await self.good(job)
+                if job is None:
+                    results[item_id] = result
+                    continue
+                if job.results is not None:
+                    await job.results.add(item_id, result)
+                self.good(job)
 
         # A failure outside the per-item work (a count that cannot be written) ends every
         # worker: the job is failing, and no item may be changed after it is marked so.
         async with asyncio.TaskGroup() as group:
             for _ in range(min(concurrency, max(len(ids), 1))):
                 group.create_task(worker())
+        if job is not None and job.write_error is not None:
+            raise job.write_error
 
     async def _run_batch(self, req: AposRequest, job: Job, ids: list[str],
                          change: ChangeFunction, concurrency: int, halted: asyncio.Event,
                          drained: asyncio.Event) -> None:
-        results: dict[str, Any] = {}
-        job.partial_results = results
         try:
-            await self._process_ids(req, ids, change, results, concurrency, halted, job)
+            await self._process_ids(req, ids, change, {}, concurrency, halted, job)
         except Exception as error:
             log.exception("Job %s failed", job.id)
             drained.set()
@@ -253,7 +267,7 @@ class JobsApi(JobsBase):
             return
         drained.set()
         if not job.stop_requested:
-            await self.finish(job, JobStatus.COMPLETED, results=results)
+            await self.finish(job, JobStatus.COMPLETED)
 
     async def _run_work(self, req: AposRequest, job: Job, work: WorkFunction,
                         reporting: ReportingHandle, done: asyncio.Event,
@@ -292,8 +306,16 @@ class JobsApi(JobsBase):
             if job.ended:
                 return
             update = _take_counts(job)
-            if update:
+            if not update:
+                return
+            try:
                 await self.collection.update_one({"_id": job.id}, update)
+            except Exception as error:
+                # Put the counts back for the final write, and let the work notice.
+                job.pending_good += update.get("$inc", {}).get("good", 0)
+                job.pending_bad += update.get("$inc", {}).get("bad", 0)
+                job.write_error = error
+                raise
 
     async def finish(self, job: Job, status: JobStatus, *,
                      results: Mapping[str, Any] | None = None,
@@ -323,30 +345,43 @@ class JobsApi(JobsBase):
                            results: Mapping[str, Any] | None,
                            error: BaseException | None) -> None:
         update = _take_counts(job)
+        now = datetime.now(UTC)
+        expires_at = self.expiry(now)
         final: dict[str, Any] = {
             "status": status.value,
             "ended": True,
             "canceling": False,
-            "endedAt": datetime.now(UTC),
-            "results": dict(results) if results is not None else (
-                dict(job.partial_results) if job.partial_results else None),
+            "endedAt": now,
+            "results": dict(results) if results is not None else None,
         }
+        if expires_at is not None:
+            final["expiresAt"] = expires_at
         if error is not None:
             final["error"] = _error_info(error)
-        update["$set"] = {**update.get("$set", {}), **final}
         try:
+            if results is None and job.results is not None:
+                final.update(await job.results.finish(expires_at))
+            update["$set"] = {**update.get("$set", {}), **final}
             await self.collection.update_one({"_id": job.id}, update)
             return
         except Exception as write_error:  # too large, not encodable, connection lost...
             log.exception("Job %s: the final write failed; ending it as failed", job.id)
             job.status = JobStatus.FAILED
-            update["$set"].update(status=JobStatus.FAILED.value, results=None,
-                                  error=_error_info(write_error))
+            final.update(status=JobStatus.FAILED.value, results=None,
+                         error=_error_info(write_error))
+            update["$set"] = {**update.get("$set", {}), **final}
         try:
             await self.collection.update_one({"_id": job.id}, update)
         except Exception:
             log.exception("Job %s: could not record its end; it will be found interrupted",
                           job.id)
+
+    def expiry(self, ended_at: datetime) -> datetime | None:
+        """When an ended job (and its side results) may be deleted; None keeps it."""
+        retention = self.options.get("retention_seconds")
+        if retention is None:
+            return None
+        return ended_at + timedelta(seconds=float(retention))
 
     async def halt(self, job: Job) -> None:
         """Honour a stop or cancel request: run the job's stop callable, then end it
@@ -360,6 +395,46 @@ class JobsApi(JobsBase):
             await self.finish(job, JobStatus.FAILED, error=error)
             return
         await self.finish(job, job.halt_status)
+
+    # -- leases ---------------------------------------------------------------------------
+
+    async def beat(self, job_ids: list[str]) -> bool:
+        """Refresh the heartbeat of this app's running jobs (one write for all of them),
+        then end other processes' interrupted jobs.  Whether other processes still have
+        running jobs to keep an eye on."""
+        if job_ids:
+            await self.collection.update_many({"_id": {"$in": job_ids}},
+                                              {"$set": {"heartbeatAt": datetime.now(UTC)}})
+        return await self.end_interrupted_jobs()
+
+    async def end_interrupted_jobs(self) -> bool:
+        """End, as ``failed``/``interrupted``, every running job whose process died.
+        Whether other processes' jobs are still running (alive, as far as we know)."""
+        running: list[dict[str, Any]] = await self.collection.find(
+            {"ended": False}, {"owner": 1, "heartbeatAt": 1, "when": 1, "ended": 1}
+        ).to_list(None)
+        others_alive = False
+        for job in running:
+            if (job.get("owner") or {}).get("id") == self.owner["id"]:
+                continue
+            if is_interrupted(job, me=self.owner, interval=self.heartbeat_interval):
+                await self.end_interrupted(job)
+            else:
+                others_alive = True
+        return others_alive
+
+    async def end_interrupted(self, job: Mapping[str, Any]) -> bool:
+        """End one interrupted job, unless its owner refreshed its heartbeat meanwhile."""
+        now = datetime.now(UTC)
+        result = await self.collection.update_one(
+            {"_id": job["_id"], "ended": False, "heartbeatAt": job.get("heartbeatAt")},
+            {"$set": interruption(now, self.expiry(now))})
+        if result.modified_count:
+            log.warning("Job %s was interrupted (its process stopped); ended it as failed",
+                        job["_id"])
+            await self.results_collection.update_many(
+                {"jobId": job["_id"]}, {"$set": {"expiresAt": self.expiry(now)}})
+        return bool(result.modified_count)
 
 
 def _first_cause(error: Exception) -> Exception:

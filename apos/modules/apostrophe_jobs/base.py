@@ -12,11 +12,12 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from apos.errors import ApiError
+from apos.modules.apostrophe_jobs.lease import new_owner
 from apos.modules.apostrophe_module import Module
 
 if TYPE_CHECKING:
     from apos.modules.apostrophe_jobs.job import Job
-    from apos.modules.apostrophe_jobs.watcher import StopWatcher
+    from apos.modules.apostrophe_jobs.watcher import JobsWatcher
 
 log = logging.getLogger("apos.jobs")
 
@@ -24,9 +25,13 @@ log = logging.getLogger("apos.jobs")
 class JobsBase(Module):
     collection: Any
     """The ``aposJobs`` collection (``collection_name`` option)."""
-    watcher: StopWatcher
+    results_collection: Any
+    """Results of jobs too large for their document (``results_collection_name``)."""
+    watcher: JobsWatcher
 
     def construct(self) -> None:
+        self.owner: dict[str, Any] = new_owner()
+        """This app instance, as recorded on the jobs it runs (see :mod:`lease`)."""
         self.active_jobs: dict[str, Job] = {}
         """Jobs this process started and that have not ended."""
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -45,6 +50,10 @@ class JobsBase(Module):
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return float(self.options["heartbeat_interval"])
 
     def refuse_if_shutting_down(self) -> None:
         if self.shutting_down:

@@ -11,7 +11,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from apos.modules.apostrophe_jobs.results import JobResults
 
 
 class JobStatus(StrEnum):
@@ -35,7 +38,8 @@ class Job:
     can_cancel: bool
     user_id: str | None = None
     on_stop: StopCallable | None = None
-    """Called when a stop or cancel is requested; the job ends once it returns."""
+    """Halts the work (a cancel also undoes it), when a stop or cancel is requested or the
+    app shuts down; the job ends once it returns."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     pending_good: int = 0
     pending_bad: int = 0
@@ -43,8 +47,10 @@ class Job:
     ended: bool = False
     stop_requested: bool = False
     status: JobStatus = JobStatus.RUNNING
-    partial_results: dict[str, Any] | None = field(default=None, repr=False)
-    """Results gathered so far, kept with the job if it is stopped part-way."""
+    results: JobResults | None = field(default=None, repr=False)
+    """Results gathered so far by ``run`` (kept with the job if it is stopped part-way)."""
+    write_error: BaseException | None = field(default=None, repr=False)
+    """A count that could not be written: the job's work stops and the job fails."""
     finished: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     """Set once the final document is written."""
     flush_waiting: asyncio.Task[None] | None = field(default=None, repr=False)

@@ -11,15 +11,17 @@ from typing import Any
 
 from apos import launder
 from apos.errors import ApiError
-from apos.modules.apostrophe_jobs.base import JobsBase
+from apos.modules.apostrophe_jobs.api import JobsApi
+from apos.modules.apostrophe_jobs.lease import is_interrupted
 from apos.modules.apostrophe_jobs.progress import describe, percentage
+from apos.modules.apostrophe_jobs.results import results_page
 from apos.permissions import ADMIN, LOGGED_IN
 from apos.request import AposRequest
 
 NOT_FOUND_JOB: dict[str, Any] = {"notfound": True, "ended": True}
 
 
-class JobsRoutes(JobsBase):
+class JobsRoutes(JobsApi):
     """The jobs routes, combined with the API in
     :class:`~apos.modules.apostrophe_jobs.module.JobsModule`."""
 
@@ -27,6 +29,7 @@ class JobsRoutes(JobsBase):
         self.api_route("post", "progress", self.progress_route, permission=LOGGED_IN)
         self.api_route("post", "cancel", self.cancel_route, permission=LOGGED_IN)
         self.html_route("post", "modal", self.modal_route, permission=LOGGED_IN)
+        self.api_route("post", "results", self.results_route, permission=LOGGED_IN)
 
     async def progress_route(self, req: AposRequest) -> dict[str, Any]:
         job = await self.find_visible(req, _job_id(req))
@@ -48,6 +51,20 @@ class JobsRoutes(JobsBase):
             raise ApiError("invalid", "This job has already ended")
         return {}
 
+    async def results_route(self, req: AposRequest) -> dict[str, Any]:
+        """A page of the results of an ended job whose results did not fit its document:
+        ``{"_id", "after"}`` gives ``{"results": {...}, "next": <after> or null}``."""
+        job = await self.find_visible(req, _job_id(req))
+        if job is None:
+            raise ApiError("notfound")
+        if not job.get("ended"):
+            raise ApiError("invalid", "Results are available once the job has ended")
+        if not job.get("resultsStored"):
+            return {"results": job.get("results") or {}, "next": None}
+        after = launder.integer(req.body.get("after"), default=0, minimum=0)
+        page, following = await results_page(self.results_collection, job["_id"], after)
+        return {"results": page, "next": following}
+
     async def modal_route(self, req: AposRequest) -> str:
         job = await self.find_visible(req, _job_id(req))
         shown = with_percentage(job) if job is not None else dict(NOT_FOUND_JOB)
@@ -65,6 +82,10 @@ class JobsRoutes(JobsBase):
             return None
         if job.get("userId") != req.user["_id"] and not req.can(ADMIN):
             return None
+        if is_interrupted(job, me=self.owner, interval=self.heartbeat_interval):
+            # Its process died: whoever looks first ends it, so the browser stops waiting.
+            await self.end_interrupted(job)
+            job = await self.collection.find_one({"_id": job_id})
         return job
 
     def render_progress(self, req: AposRequest, job: Mapping[str, Any]) -> str:

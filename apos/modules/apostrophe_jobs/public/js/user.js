@@ -76,6 +76,19 @@
         return response.text();
       };
 
+      // Every result of a job whose results live outside its document.
+      async function allResults(jobId) {
+        const results = {};
+        let after = 0;
+        while (after !== null) {
+          const page = await self.api('results', { _id: jobId, after: after });
+          if (page.status !== 'ok') throw new Error('results answered ' + page.status);
+          Object.assign(results, page.results);
+          after = page.next;
+        }
+        return results;
+      }
+
       function tray() {
         let el = document.querySelector('.apos-jobs-tray');
         if (!el) {
@@ -283,7 +296,14 @@
           }
           const job = monitor.job || {};
           if (job.status === 'completed' && typeof opts.success === 'function') {
-            opts.success(job.results);
+            if (job.resultsStored) {
+              // Too many results for the job document: page through them first.
+              allResults(jobId).then(opts.success, function (error) {
+                console.error('apostrophe-jobs: could not load the results of ' + jobId, error);
+              });
+            } else {
+              opts.success(job.results);
+            }
           }
         };
 
