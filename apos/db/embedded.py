@@ -271,9 +271,9 @@ class EmbeddedServer:
 
         A new session keeps a terminal's Ctrl-C away from the server: only apos receives
         it, and the last apos process using the server stops it, once nothing uses the
-        database any more. The
-        working directory is the data folder so that a stray ``secantusd.toml`` wherever
-        apos happens to be run from is not picked up by the server.
+        database any more. The working directory is the data folder so that a stray
+        ``secantusd.toml`` wherever apos happens to be run from is not picked up by the
+        server.
         """
         command = [
             executable,
