@@ -234,13 +234,13 @@ async def test_job_hooks_fire_on_start_and_end(start_app: StartApp) -> None:
     assert seen == [("started", job.id), ("failed", job.id)]
 
 
-async def test_many_jobs_share_one_stop_watcher(start_app: StartApp) -> None:
+async def test_many_jobs_share_one_watcher(start_app: StartApp) -> None:
     client, apos = await start_jobs_site(start_app)
     answers = [await post_ok(client, "/modules/widgets/batch",
                              {"ids": [f"s{i}" for i in range(50)], "job": True, "delay": 0.02})
                for _ in range(5)]
     watchers = [task for task in asyncio.all_tasks()
-                if task.get_name() == "apostrophe-jobs stop watcher"]
+                if task.get_name() == "apostrophe-jobs watcher"]
     assert len(watchers) == 1
     for answer in answers:
         await post_ok(client, "/modules/apostrophe-jobs/cancel", {"_id": answer["jobId"]})
