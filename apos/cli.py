@@ -12,6 +12,7 @@ import getpass
 import importlib
 import importlib.util
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -104,10 +105,20 @@ async def serve(app: App, args: argparse.Namespace) -> None:
         print(f"apos: serving {app.shortname} at http://{args.host}:{args.port}/ "
               "(Ctrl-C to stop)", flush=True)
         await stop.wait()
-        print("apos: stopping", flush=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _quit_now)
+        print("apos: stopping: running jobs get their grace period "
+              "(Ctrl-C again quits at once)", flush=True)
         await apos.shutdown()
     finally:
         await runner.cleanup()
+
+
+def _quit_now() -> None:
+    """A second Ctrl-C: leave at once.  Jobs still running are found interrupted by the
+    next apos process, and the database server is stopped by its last user."""
+    print("apos: quitting now", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 def read_password() -> str:

@@ -53,6 +53,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
         if "serving" in line or not line:
             break
     assert "serving" in output[-1], "".join(output)
+    assert "created the admin user 'admin' with password" in "".join(output)
     try:
         yield process, port, data_dir
     finally:
@@ -87,20 +88,21 @@ def test_serve_then_add_user_on_the_running_embedded_server_then_ctrl_c(
         assert "apos demo" in response.read().decode()
     server_info = json.loads((data_dir / "embedded-server.json").read_text())
     # A second command on the same folder finds the running database server and uses it.
-    added = run("users:add", "admin", "--role", "admin", "--data-dir", str(data_dir),
+    added = run("users:add", "ann", "--role", "editor", "--data-dir", str(data_dir),
                 stdin="hunter2-long\n", env=env_without_uri())
     assert added.returncode == 0, added.stderr
-    assert "created admin 'admin'" in added.stdout
+    assert "created editor 'ann'" in added.stdout
     assert pid_alive(server_info["pid"])
-    again = run("users:add", "admin", "--data-dir", str(data_dir), stdin="x\n",
+    again = run("users:add", "ann", "--data-dir", str(data_dir), stdin="x\n",
                 env=env_without_uri())
     assert again.returncode == 1
     assert "exists already" in again.stderr and "Traceback" not in again.stderr
     # The user can log in to the served site.
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-    form = b"username=admin&password=hunter2-long"
+    form = b"username=ann&password=hunter2-long"
     with opener.open(f"http://127.0.0.1:{port}/login", data=form) as response:
-        assert "Welcome, admin" in response.read().decode()
+        page = response.read().decode()
+        assert "Welcome, ann" in page and "Languages" in page
     # Ctrl-C stops the site and, last, the database server it started.
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
