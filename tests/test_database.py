@@ -113,11 +113,25 @@ async def test_second_instance_reuses_running_server(data_dir: Path, cleanup: Cl
     assert first.owned and not second.owned
     assert (second.port, second.pid) == (first.port, first.pid)
 
-    await second.stop()  # not its server: nothing happens
+    # Whoever started it, the server keeps running until its last user stops.
+    await second.stop()
     assert first.pid is not None and _alive(first.pid)
+    await second.stop()  # idempotent: the second does not stop it on a second try
+    assert _alive(first.pid)
     await first.stop()
     assert not _alive(first.pid)
     assert not (data_dir / "embedded-server.json").exists()
+
+
+async def test_relative_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 cleanup: Cleanup) -> None:
+    # The server runs inside the data folder: a relative path must not be applied twice.
+    monkeypatch.chdir(tmp_path)
+    server = EmbeddedServer(Path("data"))
+    await _start(server, cleanup)
+    assert server.storage_dir == tmp_path / "data" / "db"
+    assert (tmp_path / "data" / "db" / "WiredTiger.lock").exists()
+    assert not (tmp_path / "data" / "data").exists()
 
 
 async def test_stale_record_is_ignored(data_dir: Path, cleanup: Cleanup) -> None:
