@@ -75,6 +75,18 @@ async def start_app(mongo_uri: str, db_name: str) -> AsyncIterator[StartApp]:
         await cleaner.close()
 
 
+@pytest.fixture
+async def database(mongo_uri: str, db_name: str) -> AsyncIterator[Any]:
+    """This test's database through a client of the test's own, for checking what app
+    processes wrote; dropped afterwards."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri)
+    try:
+        yield client[db_name]
+    finally:
+        await client.drop_database(db_name)
+        await client.close()
+
+
 async def csrf_token(client: TestClient[Any, Any]) -> str:
     """Make a safe request so the app sets the CSRF cookie; return the token."""
     await client.get("/login")

@@ -8,10 +8,17 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from apos import Apos
+from apos.modules.apostrophe_jobs import JobsModule
 from tests.conftest import StartApp, login, post_json
 from tests.fixtures.jobs_site import app as jobs_app
 
 Client = TestClient[Any, Any]
+
+
+def jobs_of(apos: Apos) -> JobsModule:
+    module = apos.modules["apostrophe-jobs"]
+    assert isinstance(module, JobsModule)
+    return module
 
 
 async def start_jobs_site(start_app: StartApp, *, role: str = "editor",

@@ -8,22 +8,15 @@ from typing import Any
 
 import pytest
 
-from apos import Apos
-from apos.modules.apostrophe_jobs import JobsModule
 from tests.conftest import StartApp, post_json
 from tests.jobs_helpers import (
     assert_consistent_end,
+    jobs_of,
     post_ok,
     start_jobs_site,
     wait_for_end,
     wait_until_processed,
 )
-
-
-def jobs_of(apos: Apos) -> JobsModule:
-    module = apos.modules["apostrophe-jobs"]
-    assert isinstance(module, JobsModule)
-    return module
 
 
 async def test_run_answers_at_once_then_completes_with_results(start_app: StartApp) -> None:

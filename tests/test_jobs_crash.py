@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, Route, expect
-from pymongo import AsyncMongoClient
 
 from tests.conftest import uri_with_db
 from tests.processes import add_user, start_site
 
 pytestmark = pytest.mark.browser
 HEARTBEAT = 2.0
-
-
-@pytest.fixture
-async def database(mongo_uri: str, db_name: str) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri)
-    try:
-        yield client[db_name]
-    finally:
-        await client.drop_database(db_name)
-        await client.close()
 
 
 async def test_a_killed_process_leaves_a_job_that_the_next_one_ends(

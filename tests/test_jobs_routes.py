@@ -8,22 +8,17 @@ from typing import Any
 import pytest
 
 from apos import Apos, App
-from apos.modules.apostrophe_jobs import Job, JobsModule
+from apos.modules.apostrophe_jobs import Job
 from apos.modules.apostrophe_jobs.progress import percentage
 from tests.conftest import StartApp, login, post_json
 from tests.jobs_helpers import (
     assert_consistent_end,
+    jobs_of,
     post_ok,
     start_jobs_site,
     wait_for_end,
     wait_until_processed,
 )
-
-
-def jobs_of(apos: Apos) -> JobsModule:
-    module = apos.modules["apostrophe-jobs"]
-    assert isinstance(module, JobsModule)
-    return module
 
 
 @pytest.mark.parametrize(("processed", "total", "ended", "expected"), [

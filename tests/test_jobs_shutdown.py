@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from pymongo import AsyncMongoClient
 
 from tests.conftest import uri_with_db
 from tests.processes import add_user, output_of, start_site
 
 GRACE = 2.0
-
-
-@pytest.fixture
-async def database(mongo_uri: str, db_name: str) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri)
-    try:
-        yield client[db_name]
-    finally:
-        await client.drop_database(db_name)
-        await client.close()
 
 
 async def logged_in(base: str) -> aiohttp.ClientSession:
