@@ -73,8 +73,8 @@ class ReportingHandle:
 
 
 class JobsApi(JobsBase):
-    """The jobs API, combined with the routes in
-    :class:`~apos.modules.apostrophe_jobs.module.JobsModule`."""
+    """The jobs API; :class:`~apos.modules.apostrophe_jobs.routes.JobsRoutes` builds on it
+    and :class:`~apos.modules.apostrophe_jobs.module.JobsModule` on both."""
 
     # -- the low-level API ---------------------------------------------------------------
 

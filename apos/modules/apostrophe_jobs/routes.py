@@ -22,8 +22,7 @@ NOT_FOUND_JOB: dict[str, Any] = {"notfound": True, "ended": True}
 
 
 class JobsRoutes(JobsApi):
-    """The jobs routes, combined with the API in
-    :class:`~apos.modules.apostrophe_jobs.module.JobsModule`."""
+    """The jobs routes, on top of the API; the module class adds options and shutdown."""
 
     def add_routes(self) -> None:
         self.api_route("post", "progress", self.progress_route, permission=LOGGED_IN)
