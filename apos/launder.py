@@ -67,6 +67,20 @@ def boolean(value: Any, *, default: bool = False) -> bool:
     return default
 
 
+def strict_boolean(value: Any, name: str = "value", *, default: bool = False) -> bool:
+    """A yes/no answer that must be one: true/false, "true"/"false", 1/0 (or missing,
+    which is ``default``).  Anything else is ``invalid`` rather than a guess."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise LaunderError(f"{name} must be true or false")
+
+
 def integer(value: Any, *, default: int, minimum: int | None = None,
             maximum: int | None = None) -> int:
     """An integer clamped to ``[minimum, maximum]``; unparseable input becomes ``default``."""

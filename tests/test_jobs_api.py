@@ -327,3 +327,32 @@ async def test_a_failure_outside_the_items_stops_every_worker(start_app: StartAp
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("apostrophe-jobs")]
     again = await apos.db["aposJobs"].find_one({"_id": answer["jobId"]})
     assert again["processed"] == processed_at_end < 40
+
+
+async def test_one_user_may_run_only_so_many_jobs_at_once(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    jobs_of(apos).options["max_running_per_user"] = 2
+    body = {"ids": [f"q{i}" for i in range(100)], "job": True, "delay": 0.02}
+    first = await post_ok(client, "/modules/widgets/batch", body)
+    await post_ok(client, "/modules/widgets/batch", body)
+    refused = await post_json(client, "/modules/widgets/batch", body)
+    answer = await refused.json()
+    assert answer["status"] == "invalid" and "2 jobs running" in answer["message"]
+    await post_ok(client, "/modules/apostrophe-jobs/cancel", {"_id": first["jobId"]})
+    await wait_for_end(apos, first["jobId"])
+    await post_ok(client, "/modules/widgets/batch", {**body, "delay": 0})
+
+
+async def test_failed_items_log_one_line_each(start_app: StartApp,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    client, apos = await start_jobs_site(start_app)
+    caplog.set_level("INFO", logger="apos.jobs")
+    answer = await post_ok(client, "/modules/widgets/batch",
+                           {"ids": [f"l{i}" for i in range(20)], "job": True,
+                            "failEvery": 1})
+    await wait_for_end(apos, answer["jobId"])
+    failures = [r for r in caplog.records if "failed" in r.getMessage()
+                and r.levelname == "INFO"]
+    assert len(failures) == 20
+    assert all(r.exc_info is None for r in failures)
+    assert "ValueError: item l0 refused" in failures[0].getMessage()

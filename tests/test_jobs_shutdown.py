@@ -77,6 +77,7 @@ async def test_a_signal_stops_jobs_gracefully_and_leaves_none_running(
         assert job["ended"] is True and job["canceling"] is False
         assert job["processed"] == job["good"] + job["bad"]
     assert jobs[job_ids[0]]["status"] == "stopped"
+    assert jobs[job_ids[0]]["stopReason"] == "shutdown"
     assert jobs[job_ids[0]]["processed"] < 500
     assert jobs[job_ids[1]]["status"] == "stopped"  # it saw is_canceling() and returned
     assert jobs[job_ids[2]]["status"] == "failed"  # it ignored the request

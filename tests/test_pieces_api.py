@@ -157,10 +157,12 @@ async def test_trash_rescue_publish_unpublish(start_app: StartApp) -> None:
     assert [docs[i]["trash"] for i in ids] == [True, True, True, False]
     assert docs[ids[0]]["updatedAt"] > docs[ids[0]]["createdAt"]
     await run_operation(client, apos, "products", "rescue", {"ids": ids[:1]})
-    await run_operation(client, apos, "products", "unpublish", {"ids": ids[1:]})
+    # Only trash and rescue reach trashed pieces: the two still in the trash count as bad.
+    job = await run_operation(client, apos, "products", "unpublish", {"ids": ids})
+    assert (job["good"], job["bad"]) == (2, 2)
     docs = {d["_id"]: d async for d in apos.db["aposDocs"].find({"type": "product"})}
     assert [docs[i]["trash"] for i in ids] == [False, True, True, False]
-    assert [docs[i]["published"] for i in ids] == [True, False, False, False]
+    assert [docs[i]["published"] for i in ids] == [False, True, True, False]
     await run_operation(client, apos, "products", "publish", {"ids": ids})
     docs = {d["_id"]: d async for d in apos.db["aposDocs"].find({"type": "product"})}
     assert all(docs[i]["published"] for i in ids)
@@ -283,3 +285,47 @@ async def test_add_batch_operation_after_startup_gets_a_route(start_app: StartAp
         BatchOperation(name="shout", label="Shout", change=shout))
     await run_operation(client, apos, "products", "shout", {"ids": [piece["_id"]]})
     assert (await apos.db["aposDocs"].find_one({"_id": piece["_id"]}))["title"] == "PRODUCT 000"
+
+
+async def test_concurrent_jobs_on_the_same_pieces_keep_both_changes(start_app: StartApp
+                                                                    ) -> None:
+    client, apos = await start_app(make_app())
+    await login(client, apos, "ed", role="editor")
+    made = await add_pieces(apos, "products", 60, tags=["base"])
+    ids = [p["_id"] for p in made]
+    started = [await post(client, "/modules/products/tag",
+                          {"ids": ids, "tags": [tag], "job": True})
+               for tag in ("first", "second")]
+    trashing = await post(client, "/modules/products/trash", {"ids": ids, "job": True})
+    for answer in [*started, trashing]:
+        job = await wait_for_end(apos, answer["jobId"])
+        assert (job["status"], job["good"]) == ("completed", 60)
+    docs = [d async for d in apos.db["aposDocs"].find({"type": "product"})]
+    assert all(d["trash"] is True for d in docs)
+    assert all(sorted(d["tags"]) == ["base", "first", "second"] for d in docs)
+
+
+@pytest.mark.parametrize("body", [{"published": "maybe"}, {"trash": {"$ne": 1}},
+                                  {"trash": "yes please"}, {"page": 10**20},
+                                  {"page": 1e300}])
+async def test_list_filters_are_strict_and_pages_bounded(start_app: StartApp,
+                                                         body: dict[str, Any]) -> None:
+    client, apos = await start_app(make_app())
+    await login(client, apos, "ed", role="editor")
+    await add_pieces(apos, "products", 3)
+    answer = await post(client, "/modules/products/list", body)
+    if "page" in body:
+        assert answer["status"] == "ok" and answer["data"]["page"] == 1
+        assert len(answer["data"]["pieces"]) == 3  # past the end: the last page
+    else:
+        assert answer["status"] == "invalid"
+
+
+async def test_a_non_boolean_job_flag_is_invalid(start_app: StartApp) -> None:
+    client, apos = await start_app(make_app())
+    await login(client, apos, "ed", role="editor")
+    [piece] = await add_pieces(apos, "products", 1)
+    answer = await post(client, "/modules/products/trash", {"ids": [piece["_id"]],
+                                                            "job": {"a": 1}})
+    assert answer["status"] == "invalid"
+    assert (await apos.db["aposDocs"].find_one({"_id": piece["_id"]}))["trash"] is False

@@ -88,6 +88,7 @@ class JobsApi(JobsBase):
         """
         options = options or {}
         self.refuse_if_shutting_down()
+        await self.refuse_if_too_many(options)
         stop: StopCallable | None = options.get("stop")
         cancel: StopCallable | None = options.get("cancel")
         can_cancel = bool(options.get("can_cancel") or cancel)
@@ -123,6 +124,20 @@ class JobsApi(JobsBase):
         self.watcher.watch(job)
         await self.apos.hooks.call("job_started", job=job)
         return job
+
+    async def refuse_if_too_many(self, options: Mapping[str, Any]) -> None:
+        """One user may run at most ``max_running_per_user`` jobs at once: a job is a
+        long-lived cost on the server, and nobody needs dozens at the same time."""
+        req = options.get("req")
+        user_id = options.get("user_id") or (
+            req.user["_id"] if isinstance(req, AposRequest) and req.user else None)
+        limit = self.options.get("max_running_per_user")
+        if user_id is None or limit is None:
+            return
+        running = await self.collection.count_documents({"userId": user_id, "ended": False})
+        if running >= int(limit):
+            raise ApiError("invalid", f"You already have {running} jobs running; wait for "
+                           "one of them to end")
 
     def good(self, job: Job, n: int = 1) -> Awaitable[None]:
         """Count ``n`` items done; returns an awaitable that completes once written."""
@@ -162,7 +177,7 @@ class JobsApi(JobsBase):
         ids = self.ids_from_body(req.body)
         concurrency = launder.integer(options.get("concurrency"), default=1, minimum=1,
                                       maximum=64)
-        if not launder.boolean(req.body.get("job")):
+        if not launder.strict_boolean(req.body.get("job"), "job"):
             results: dict[str, Any] = {}
             await self._process_ids(req, ids, change, results, concurrency, halted=None)
             single = ids[0] if len(ids) == 1 and "_id" in req.body else None
@@ -235,8 +250,11 @@ class JobsApi(JobsBase):
                     raise job.write_error
                 try:
                     result = await _call(change, req, item_id)
-                except Exception:
-                    log.warning("Job item %s failed", item_id, exc_info=True)
+                except Exception as error:
+                    # One line per item: a batch of 100,000 bad ids must not flood the log.
+                    log.info("Job %s: item %s failed: %s: %s", job.id if job else "-",
+                             item_id, type(error).__name__, error)
+                    log.debug("Job item %s failed", item_id, exc_info=True)
                     if job is not None:
                         self.bad(job)  # written in the background, coalesced, in order
                     continue
@@ -358,6 +376,8 @@ class JobsApi(JobsBase):
             final["expiresAt"] = expires_at
         if error is not None:
             final["error"] = _error_info(error)
+        if job.stop_reason is not None:
+            final["stopReason"] = job.stop_reason
         try:
             if results is None and job.results is not None:
                 final.update(await job.results.finish(expires_at))

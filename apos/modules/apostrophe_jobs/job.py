@@ -46,6 +46,9 @@ class Job:
     pending_total: int | None = None
     ended: bool = False
     stop_requested: bool = False
+    stop_reason: str | None = None
+    """Why it was asked to stop: ``request`` (the Stop/Cancel button, from any process) or
+    ``shutdown`` (the app is stopping); recorded as ``stopReason``."""
     status: JobStatus = JobStatus.RUNNING
     results: JobResults | None = field(default=None, repr=False)
     """Results gathered so far by ``run`` (kept with the job if it is stopped part-way)."""

@@ -25,7 +25,8 @@ class JobsModule(JobsRoutes):
       heartbeat is three intervals old is taken as interrupted;
     - ``shutdown_grace``: seconds running jobs get to stop when the app shuts down (5);
     - ``results_budget``: bytes of results kept in the job document (4 MB);
-    - ``retention_seconds``: how long an ended job is kept (7 days; None keeps it forever).
+    - ``retention_seconds``: how long an ended job is kept (7 days; None keeps it forever);
+    - ``max_running_per_user``: jobs one user may have running at once (10; None: no cap).
     """
 
     name: ClassVar[str] = "apostrophe-jobs"
@@ -38,6 +39,7 @@ class JobsModule(JobsRoutes):
         "shutdown_grace": 5.0,
         "results_budget": 4 * 1024 * 1024,
         "retention_seconds": SEVEN_DAYS,
+        "max_running_per_user": 10,
     }
 
     async def after_construct(self) -> None:
@@ -73,6 +75,7 @@ class JobsModule(JobsRoutes):
         grace = float(self.options["shutdown_grace"])
         for job in jobs:
             if job.on_stop is not None and not job.stop_requested:
+                job.stop_reason = "shutdown"
                 self.spawn(self.halt(job), name=f"apostrophe-jobs shutdown {job.id}")
             job.stop_requested = True  # reporting.is_canceling() is now true
         if jobs:

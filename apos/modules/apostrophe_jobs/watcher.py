@@ -121,4 +121,5 @@ class JobsWatcher:
             job = self._jobs.get(document["_id"])
             if job is not None and not job.stop_requested:
                 job.stop_requested = True
+                job.stop_reason = "request"
                 self._spawn(self._on_request(job), name=f"apostrophe-jobs halt {job.id}")

@@ -9,6 +9,7 @@ piece through :meth:`~apos.modules.apostrophe_pieces.batch.PiecesBatch.batch_sim
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class BatchOperation:
     handler: RouteHandler | None = None
     permission: str | None = None
     """Who may run it; the type's edit permission when not given."""
+    include_trash: bool = False
+    """Whether it applies to trashed pieces (rescue must; most operations must not)."""
 
     @property
     def path(self) -> str:
@@ -68,6 +71,13 @@ class BatchOperation:
             "fields": [form_field.as_json() for form_field in self.fields],
             "route": self.path,
         }
+
+
+SAVE_ATTEMPTS = 5
+
+
+class PieceUnavailable(LookupError):
+    """A selected piece is missing, not editable by this user, or busy: it counts as bad."""
 
 
 def _set(field_name: str, value: Any) -> ChangeFunction:
@@ -91,9 +101,9 @@ TAGS_FIELD = FormField(name="tags", type="tags", label="Tags", required=True)
 
 DEFAULT_BATCH_OPERATIONS: tuple[BatchOperation, ...] = (
     BatchOperation("trash", "Trash", "Trash", unless_filter={"trash": True},
-                   change=_set("trash", True)),
+                   change=_set("trash", True), include_trash=True),
     BatchOperation("rescue", "Rescue", "Rescue", unless_filter={"trash": False},
-                   change=_set("trash", False)),
+                   change=_set("trash", False), include_trash=True),
     BatchOperation("publish", "Publish", "Publish", unless_filter={"published": True},
                    requires_field="published", change=_set("published", True)),
     BatchOperation("unpublish", "Unpublish", "Unpublish", unless_filter={"published": False},
@@ -213,15 +223,22 @@ class PiecesBatch(PiecesApi):
         self.jobs.ids_from_body(req.body)  # bad ids are invalid before anything starts
 
         async def each(req: AposRequest, piece_id: str) -> dict[str, Any]:
-            piece = await self.find_for_editing(req, piece_id)
-            if piece is None:
-                raise LookupError(f"no {self.type_name} {piece_id} that this user may edit")
-            result = change(req, piece, data)
-            if inspect.isawaitable(result):
-                await result
-            await self.update(req, piece)
-            return {"_id": piece["_id"], "title": piece.get("title"),
-                    "slug": piece.get("slug")}
+            for _ in range(SAVE_ATTEMPTS):
+                piece = await self.find_for_editing(req, piece_id,
+                                                    include_trash=operation.include_trash)
+                if piece is None:
+                    raise PieceUnavailable(f"no {self.type_name} {piece_id} that this user "
+                                           "may edit")
+                original = copy.deepcopy(piece)
+                result = change(req, piece, data)
+                if inspect.isawaitable(result):
+                    await result
+                # Someone else saved it meanwhile (another job, say): apply the change
+                # again to their version rather than undo their work.
+                if await self.save_changes(req, original, piece):
+                    return {"_id": piece["_id"], "title": piece.get("title"),
+                            "slug": piece.get("slug")}
+            raise PieceUnavailable(f"{self.type_name} {piece_id} kept changing; not saved")
 
         labels = {"title": operation.title}
         return await self.jobs.run(req, each, {"labels": labels, **self.job_options})

@@ -24,7 +24,7 @@ class PiecesModule(PiecesRoutes):
     folder: ClassVar[Path | None] = Path(__file__).parent
     default_options: ClassVar[dict[str, Any]] = {
         "per_page": 50,
-        "batch_concurrency": 1,
+        "batch_concurrency": 4,
     }
 
     async def after_construct(self) -> None:

@@ -17,6 +17,8 @@ from apos.modules.apostrophe_pieces.fields import launder_tags
 from apos.request import AposRequest
 
 MAX_SEARCH = 200
+MAX_PAGE = 1_000_000
+"""Past any real list; keeps a huge page number from overflowing the database's skip."""
 
 
 class PiecesRoutes(PiecesBatch):
@@ -37,11 +39,11 @@ class PiecesRoutes(PiecesBatch):
             return {"data": {"ids": ids, "label": label}}
         if req.body.get("format") not in (None, "managePage"):
             raise ApiError("invalid", "format must be allIds or left out")
-        page = launder.integer(req.body.get("page"), default=1, minimum=1)
+        page = launder.integer(req.body.get("page"), default=1, minimum=1, maximum=MAX_PAGE)
         per_page = launder.integer(req.body.get("perPage"),
                                    default=int(self.options["per_page"]), minimum=1,
                                    maximum=MAX_PER_PAGE)
-        pieces, total = await self.find(req, filters, page=page, per_page=per_page)
+        pieces, total, page = await self.find(req, filters, page=page, per_page=per_page)
         pages = max(1, math.ceil(total / per_page))
         return {"data": {"pieces": pieces, "total": total, "page": page, "pages": pages}}
 
@@ -54,15 +56,13 @@ class PiecesRoutes(PiecesBatch):
 
 
 def list_filters(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The list filters of a request body, laundered: ``invalid`` for wrong types."""
-    filters: dict[str, Any] = {"trash": launder.boolean(body.get("trash"))}
+    """The list filters of a request body, laundered: ``invalid`` for wrong values."""
+    filters: dict[str, Any] = {"trash": launder.strict_boolean(body.get("trash"), "trash")}
     published = body.get("published")
     if published in (None, "", "any", "both"):
         filters["published"] = None
-    elif isinstance(published, bool | str | int):
-        filters["published"] = launder.boolean(published)
     else:
-        raise ApiError("invalid", "published must be true, false or any")
+        filters["published"] = launder.strict_boolean(published, "published")
     if body.get("tags") not in (None, "", []):
         filters["tags"] = launder_tags(body["tags"])
     search = body.get("search")
