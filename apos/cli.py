@@ -15,8 +15,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -89,13 +90,22 @@ async def serve(app: App, args: argparse.Namespace) -> None:
     runner = web.AppRunner(web_app, handle_signals=False, shutdown_timeout=1.0)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            _quit_now()  # a second Ctrl-C
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal)
     await runner.setup()
     try:
         apos = web_app[APOS_KEY]
         assert isinstance(apos, Apos)
-        await apos.hooks.call("before_serve")
+        # One-time set-up (seeding the demo) may take a while: Ctrl-C still stops it.
+        if not await _unless_stopped(apos.hooks.call("before_serve"), stop):
+            print("apos: stopped before serving", flush=True)
+            return
         site = web.TCPSite(runner, args.host, args.port)
         try:
             await site.start()
@@ -105,13 +115,25 @@ async def serve(app: App, args: argparse.Namespace) -> None:
         print(f"apos: serving {app.shortname} at http://{args.host}:{args.port}/ "
               "(Ctrl-C to stop)", flush=True)
         await stop.wait()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, _quit_now)
         print("apos: stopping: running jobs get their grace period "
               "(Ctrl-C again quits at once)", flush=True)
         await apos.shutdown()
     finally:
         await runner.cleanup()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, Any], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first (then cancel it); whether it finished."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+    task.result()
+    return not stop.is_set()
 
 
 def _quit_now() -> None:

@@ -141,3 +141,35 @@ def test_users_add_rejects_an_empty_password(tmp_path: Path) -> None:
     result = run("users:add", "x", "--data-dir", str(tmp_path), stdin="\n")
     assert result.returncode == 1
     assert "password must not be empty" in result.stderr
+
+
+def test_ctrl_c_during_the_first_seed_stops_and_the_next_start_finishes(tmp_path: Path
+                                                                        ) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    command = [*APOS, "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=env_without_uri())
+    assert process.stdout is not None
+    seen = b""
+    while b"adding Languages" not in seen:
+        chunk = process.stdout.read1(4096)  # type: ignore[attr-defined]
+        assert chunk, seen.decode()
+        seen += chunk
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=20)[0]
+    assert process.returncode == 0
+    assert b"stopped before serving" in rest
+    again = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=env_without_uri())
+    assert again.stdout is not None
+    lines = []
+    while not lines or ("serving" not in lines[-1] and lines[-1]):
+        lines.append(again.stdout.readline())
+    try:
+        assert "serving" in lines[-1], "".join(lines)
+        assert "7923/7923" in "".join(lines)
+        assert "password" not in "".join(lines)  # the admin was made on the first start
+    finally:
+        again.send_signal(signal.SIGINT)
+        again.communicate(timeout=20)

@@ -110,3 +110,18 @@ async def test_the_set_region_example_operation(serve_app: ServeApp, page: Page,
     matching: list[dict[str, Any]] = await docs.find(query).to_list(None)
     assert len(matching) == count > 10 and all(d["region"] == "Europe" for d in matching)
     assert all(d["tags"].count("region-europe") == 1 for d in matching)
+
+
+async def test_a_seed_cut_short_is_completed_on_the_next_start(serve_app: ServeApp) -> None:
+    from apos.demo.seed import language_records
+
+    site = await serve_app(demo_app)
+    languages = site.apos.modules["languages"]
+    partial = [languages.new_piece(r)  # type: ignore[attr-defined]
+               for r, _ in zip(language_records(), range(1000), strict=False)]
+    await site.apos.db["aposDocs"].insert_many(partial)  # as if killed after 1,000
+    await site.apos.hooks.call("before_serve")
+    docs = site.apos.db["aposDocs"]
+    assert await docs.count_documents({"type": "language"}) == 7923
+    assert len(await docs.distinct("slug", {"type": "language"})) == 7923
+    assert await docs.count_documents({"type": "country"}) == 249

@@ -9,13 +9,19 @@ from __future__ import annotations
 import secrets
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any, ClassVar
+
+from pymongo.errors import BulkWriteError
 
 from apos.modules.apostrophe_module import Module
 from apos.modules.apostrophe_pieces import PiecesModule
 from apos.modules.apostrophe_users import UsersModule
 
 BATCH = 500
+SEEDS_COLLECTION = "demoSeeds"
+"""One document per seeded module, written when its seed is complete."""
+DUPLICATE_KEY = 11000
 LANGUAGE_TYPES = {"L": "living", "E": "extinct", "H": "historical", "C": "constructed",
                   "A": "ancient", "S": "special"}
 LANGUAGE_SCOPES = {"I": "individual", "M": "macrolanguage", "S": "special"}
@@ -85,14 +91,23 @@ class SeedModule(Module):
               flush=True)
 
     async def seed(self, module: PiecesModule, records: Iterable[dict[str, Any]]) -> None:
-        collection = module.collection
-        if await collection.count_documents({"type": module.type_name}, limit=1):
+        """Insert the records once.  A seed cut short (Ctrl-C, a crash) is completed on
+        the next start: records already there are recognised by their unique slug."""
+        done = self.db[SEEDS_COLLECTION]
+        if await done.find_one({"_id": module.name}):
             return
         pieces = [module.new_piece(record) for record in records]
         label = module.options.get("plural_label") or module.name
         for start in range(0, len(pieces), BATCH):
-            await collection.insert_many(pieces[start:start + BATCH])
+            try:
+                await module.collection.insert_many(pieces[start:start + BATCH], ordered=False)
+            except BulkWriteError as error:
+                codes = {e.get("code") for e in error.details.get("writeErrors", [])}
+                if codes != {DUPLICATE_KEY}:
+                    raise
             _progress(label, min(start + BATCH, len(pieces)), len(pieces))
+        await done.insert_one({"_id": module.name, "count": len(pieces),
+                               "at": datetime.now(UTC)})
 
 
 def _progress(label: str, done: int, total: int, width: int = 30) -> None:
