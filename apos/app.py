@@ -60,6 +60,7 @@ class App:
         plugins: Iterable[object] = (),
         project_dir: str | Path | None = None,
         shortname: str = "apos",
+        title: str | None = None,
         core_modules: Iterable[str] = CORE_MODULES,
         api_http_status: bool = False,
         max_ids: int = DEFAULT_MAX_IDS,
@@ -75,6 +76,8 @@ class App:
             folder = folder.parent
         self.project_dir = folder
         self.shortname = shortname
+        self.title = title or shortname
+        """The site's name, shown in the page header."""
         self.core_modules = tuple(core_modules)
         self.api_http_status = api_http_status
         self.max_ids = max_ids

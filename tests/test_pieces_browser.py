@@ -3,14 +3,16 @@ watch the jobs modal, see the list refresh."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Dialog, Page, expect
+from playwright.async_api import Dialog, Page, Route, expect
 
+from apos import AposRequest
 from tests.browser import LiveSite, ServeApp, login_page
 from tests.fixtures.pieces_site import make_app
-from tests.pieces_helpers import add_pieces
+from tests.pieces_helpers import ADMIN_REQ_USER, add_pieces
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).parent.parent / "test-results"
@@ -124,9 +126,9 @@ async def test_a_tag_operation_sends_its_form_field(serve_app: ServeApp, page: P
     await expect(page.locator("[data-apos-batch-run]")).to_have_text("Add Tag")
     page.on("dialog", accept)
     await page.locator("[data-apos-batch-run]").click()
-    # No tags typed: refused before any job, with the reason.
-    await expect(page.locator("[data-apos-manager-status]")).to_contain_text(
-        "Please check the form")
+    # No tags typed: refused before anything is sent, with the reason.
+    await expect(page.locator("[data-apos-manager-status]")).to_have_text(
+        "Please fill in: Tags.")
     await page.locator("[data-apos-batch-field='tags']").fill("Summer, sale")
     await page.locator("[data-apos-batch-run]").click()
     await finish_job(page)
@@ -155,3 +157,29 @@ async def test_an_editor_of_another_type_cannot_open_the_manager(serve_app: Serv
     await login_page(page, site, "writer", "pw", next_path="/modules/articles/manager")
     response = await page.goto(site.url(MANAGER))
     assert response is not None and response.status == 403
+
+
+async def test_rows_of_the_previous_filter_cannot_be_selected(serve_app: ServeApp,
+                                                              page: Page) -> None:
+    site = await open_manager(serve_app, page, count=30)
+    module = site.apos.modules["products"]
+    req = AposRequest(site.apos, user=ADMIN_REQ_USER)
+    for n in range(3):
+        await module.insert(req, {"title": f"Blue {n}", "tags": ["blue"]})  # type: ignore[attr-defined]
+    async def slow(route: Route) -> None:
+        await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await page.route("**/modules/products/list", slow)
+    await page.locator("[data-apos-filter='tags']").fill("blue")
+    await asyncio.sleep(0.5)  # the filtered list is on its way; the old rows still show
+    # Ticking now must wait for the new rows, not select the 20 unfiltered ones.
+    await page.locator("[data-apos-select-page]").check()
+    await expect(page.locator("[data-apos-page-text]")).to_have_text("Page 1 of 1 (3 items)")
+    await expect(page.locator("[data-apos-batch-operation] option:checked")).to_have_text(
+        "Trash Selected (3)")
+    page.on("dialog", accept)
+    await page.locator("[data-apos-batch-run]").click()
+    await finish_job(page)
+    trashed = [d["tags"] async for d in site.apos.db["aposDocs"].find({"trash": True})]
+    assert trashed == [["blue"]] * 3

@@ -36,4 +36,5 @@ app = App(
     classes=[HomeModule, RegionsModule, SeedModule],
     project_dir=Path(__file__).parent,
     shortname="apos-demo",
+    title="apos demo",
 )

@@ -20,4 +20,5 @@ class TemplatesModule(Module):
         self.push_asset("stylesheet", "site")
 
     def page_data(self, req: AposRequest, data: dict[str, Any]) -> None:
-        data.setdefault("title", self.apos.app.shortname)
+        data["site_title"] = self.apos.app.title
+        data.setdefault("title", self.apos.app.title)

@@ -63,19 +63,33 @@
           return body;
         }
 
+        function setBusy(busy) {
+          root.setAttribute('aria-busy', busy ? 'true' : 'false');
+          root.classList.toggle('apos-manager--loading', busy);
+          for (const box of root.querySelectorAll('[data-apos-select-piece], [data-apos-select-page]')) {
+            box.disabled = busy;
+          }
+          runButton.disabled = busy || !state.selected.size;
+        }
+
         async function load() {
           const ticket = ++state.loading;
+          setBusy(true);
           let data;
           try {
             data = await self.api('list', Object.assign(filterBody(), {
               page: state.page, perPage: options.perPage,
             }));
           } catch (error) {
-            say('The list could not be loaded. Please try again.', true);
+            if (ticket === state.loading) {
+              setBusy(false);
+              say('The list could not be loaded. Please try again.', true);
+            }
             return;
           }
           if (ticket !== state.loading) return; // a newer request is on its way
           if (data.status !== 'ok') {
+            setBusy(false);
             say('The list could not be loaded (' + data.status + ').', true);
             return;
           }
@@ -84,6 +98,7 @@
           state.pages = data.data.pages;
           state.page = data.data.page;
           render();
+          setBusy(false);
         }
 
         function renderRows() {
@@ -236,15 +251,29 @@
           const op = currentOperation();
           const n = state.selected.size;
           if (!op || !n) return;
+          const values = fieldValues(op);
+          const missing = op.fields.filter(function (field) {
+            const value = values[field.name];
+            return field.required && (value === '' || value === undefined ||
+              (Array.isArray(value) && !value.length));
+          });
+          if (missing.length) {
+            say('Please fill in: ' + missing.map(function (f) { return f.label; }).join(', ') + '.', true);
+            return;
+          }
+          const details = op.fields.map(function (field) {
+            const value = values[field.name];
+            return Array.isArray(value) ? value.join(', ') : String(value);
+          }).filter(Boolean);
           if (!window.confirm('Are you sure you want to ' + op.label.toLowerCase() + ' ' +
-            plural(n) + '?')) {
+            plural(n) + '?' + (details.length ? ' (' + details.join('; ') + ')' : ''))) {
             return;
           }
           runButton.disabled = true;
           say('Starting…');
           let answer;
           try {
-            answer = await self.api(op.route, Object.assign(fieldValues(op), {
+            answer = await self.api(op.route, Object.assign(values, {
               ids: Array.from(state.selected), job: true,
             }));
           } catch (error) {
@@ -280,6 +309,11 @@
           };
           if (name === 'search' || name === 'tags') {
             input.addEventListener('input', function () {
+              // The rows on screen no longer match what is typed: nothing may be selected
+              // from them while the new list is on its way.
+              clearSelection();
+              state.loading++;
+              setBusy(true);
               clearTimeout(searchTimer);
               searchTimer = setTimeout(apply, 300);
             });
@@ -305,15 +339,19 @@
             return;
           }
           everythingButton.disabled = true;
+          runButton.disabled = true;
+          const ticket = state.loading; // the list these ids are for
           try {
             const data = await self.api('list', Object.assign(filterBody(), { format: 'allIds' }));
             if (data.status !== 'ok') throw new Error(data.status);
+            if (ticket !== state.loading) return; // the filters changed meanwhile
             state.selected = new Set(data.data.ids);
             state.everything = true;
           } catch (error) {
             say('Could not select everything. Please try again.', true);
+          } finally {
+            everythingButton.disabled = false;
           }
-          everythingButton.disabled = false;
           renderSelection();
         });
         operationSelect.addEventListener('change', renderOperations);
