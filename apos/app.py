@@ -50,6 +50,7 @@ class App:
     come first; naming one here only sets its options).  ``classes`` are module classes of
     the site's own, new modules or improvements of installed ones.  ``project_dir`` holds the
     ``modules/<name>/`` folders whose ``views/`` and ``public/`` override shipped files.
+    ``shortname`` names the default database; ``title`` is the site's name in the header.
     """
 
     def __init__(
