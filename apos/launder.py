@@ -52,32 +52,21 @@ def string(value: Any, *, default: str = "") -> str:
     return value.strip() if isinstance(value, str) else default
 
 
-def boolean(value: Any, *, default: bool = False) -> bool:
-    """Apostrophe's truthiness for form and JSON input: true, "true", "1", 1, "on"."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("true", "1", "on", "yes"):
-            return True
-        if lowered in ("false", "0", "off", "no", ""):
-            return False
-    return default
+_YES = frozenset({"true", "1", "on"})
+_NO = frozenset({"false", "0", "off"})
 
 
-def strict_boolean(value: Any, name: str = "value", *, default: bool = False) -> bool:
-    """A yes/no answer that must be one: true/false, "true"/"false", 1/0 (or missing,
-    which is ``default``).  Anything else is ``invalid`` rather than a guess."""
+def boolean(value: Any, name: str = "value", *, default: bool = False) -> bool:
+    """A yes/no answer that must be one: true/false, "true"/"false", 1/0, "on"/"off" (an
+    HTML checkbox), or missing (``default``).  Anything else is ``invalid``, not a guess."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-        return value.strip().lower() in ("true", "1")
+    if isinstance(value, str) and value.strip().lower() in _YES | _NO:
+        return value.strip().lower() in _YES
     raise LaunderError(f"{name} must be true or false")
 
 

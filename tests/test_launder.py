@@ -41,12 +41,13 @@ def test_ids_dedupe_keep_order_and_cap() -> None:
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, False), ("", False), (True, True),
-                                                 ("true", True), ("0", False), (1, True)])
-def test_strict_boolean(value: Any, expected: bool) -> None:
-    assert launder.strict_boolean(value) is expected
+                                                 ("true", True), ("0", False), (1, True),
+                                                 ("on", True), ("OFF", False)])
+def test_boolean(value: Any, expected: bool) -> None:
+    assert launder.boolean(value) is expected
 
 
 @pytest.mark.parametrize("value", ["maybe", 2, {"a": 1}, [True], 1.5])
-def test_strict_boolean_rejects_guesses(value: Any) -> None:
+def test_boolean_rejects_guesses(value: Any) -> None:
     with pytest.raises(LaunderError):
-        launder.strict_boolean(value)
+        launder.boolean(value)

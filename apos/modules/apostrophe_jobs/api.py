@@ -177,7 +177,7 @@ class JobsApi(JobsBase):
         ids = self.ids_from_body(req.body)
         concurrency = launder.integer(options.get("concurrency"), default=1, minimum=1,
                                       maximum=64)
-        if not launder.strict_boolean(req.body.get("job"), "job"):
+        if not launder.boolean(req.body.get("job"), "job"):
             results: dict[str, Any] = {}
             await self._process_ids(req, ids, change, results, concurrency, halted=None)
             single = ids[0] if len(ids) == 1 and "_id" in req.body else None

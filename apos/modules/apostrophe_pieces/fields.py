@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from apos import launder
 from apos.launder import LaunderError
 
 FieldType = Literal["tags", "select", "string", "boolean"]
@@ -63,11 +64,7 @@ def _launder_one(form_field: FormField, raw: Any) -> Any:
     if form_field.type == "tags":
         return launder_tags(raw) if raw is not None else []
     if form_field.type == "boolean":
-        if raw is None:
-            return False
-        if not isinstance(raw, bool | str | int):
-            raise LaunderError(f"{form_field.label} must be true or false")
-        return raw is True or (isinstance(raw, str) and raw.lower() in ("true", "1", "on"))
+        return launder.boolean(raw, form_field.label)
     if raw is None:
         return None
     if not isinstance(raw, str) or len(raw) > MAX_STRING:

@@ -57,12 +57,12 @@ class PiecesRoutes(PiecesBatch):
 
 def list_filters(body: Mapping[str, Any]) -> dict[str, Any]:
     """The list filters of a request body, laundered: ``invalid`` for wrong values."""
-    filters: dict[str, Any] = {"trash": launder.strict_boolean(body.get("trash"), "trash")}
+    filters: dict[str, Any] = {"trash": launder.boolean(body.get("trash"), "trash")}
     published = body.get("published")
     if published in (None, "", "any", "both"):
         filters["published"] = None
     else:
-        filters["published"] = launder.strict_boolean(published, "published")
+        filters["published"] = launder.boolean(published, "published")
     if body.get("tags") not in (None, "", []):
         filters["tags"] = launder_tags(body["tags"])
     search = body.get("search")
