@@ -52,13 +52,14 @@ def string(value: Any, *, default: str = "") -> str:
     return value.strip() if isinstance(value, str) else default
 
 
-_YES = frozenset({"true", "1", "on"})
-_NO = frozenset({"false", "0", "off"})
+_YES = frozenset({"true", "1", "on", "yes"})
+_NO = frozenset({"false", "0", "off", "no"})
 
 
 def boolean(value: Any, name: str = "value", *, default: bool = False) -> bool:
-    """A yes/no answer that must be one: true/false, "true"/"false", 1/0, "on"/"off" (an
-    HTML checkbox), or missing (``default``).  Anything else is ``invalid``, not a guess."""
+    """A yes/no answer that must be one: true/false, 1/0, "true"/"false", "yes"/"no",
+    "on"/"off" (an HTML checkbox), or missing (``default``).  Anything else is ``invalid``,
+    not a guess."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import StartApp, post_json
+from tests.conftest import StartApp, csrf_token, post_json
 from tests.jobs_helpers import (
     assert_consistent_end,
     jobs_of,
@@ -343,16 +343,30 @@ async def test_one_user_may_run_only_so_many_jobs_at_once(start_app: StartApp) -
     await post_ok(client, "/modules/widgets/batch", {**body, "delay": 0})
 
 
-async def test_failed_items_log_one_line_each(start_app: StartApp,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+async def test_failed_items_are_summed_up_in_one_log_line(start_app: StartApp,
+                                                           caplog: pytest.LogCaptureFixture
+                                                           ) -> None:
     client, apos = await start_jobs_site(start_app)
     caplog.set_level("INFO", logger="apos.jobs")
     answer = await post_ok(client, "/modules/widgets/batch",
-                           {"ids": [f"l{i}" for i in range(20)], "job": True,
+                           {"ids": [f"l{i}" for i in range(200)], "job": True,
                             "failEvery": 1})
     await wait_for_end(apos, answer["jobId"])
-    failures = [r for r in caplog.records if "failed" in r.getMessage()
-                and r.levelname == "INFO"]
-    assert len(failures) == 20
-    assert all(r.exc_info is None for r in failures)
-    assert "ValueError: item l0 refused" in failures[0].getMessage()
+    lines = [r.getMessage() for r in caplog.records if r.name == "apos.jobs"]
+    assert lines == [f"Job {answer['jobId']}: 200 item(s) failed; the first: "
+                     "l0: ValueError: item l0 refused"]
+
+
+async def test_jobs_requested_together_cannot_pass_the_cap(start_app: StartApp) -> None:
+    client, apos = await start_jobs_site(start_app)
+    jobs_of(apos).options["max_running_per_user"] = 3
+    body = {"ids": [f"t{i}" for i in range(100)], "job": True, "delay": 0.05}
+    headers = {"X-XSRF-TOKEN": await csrf_token(client)}  # one session for all twelve
+    answers = await asyncio.gather(*(client.post("/modules/widgets/batch", json=body,
+                                                 headers=headers) for _ in range(12)))
+    statuses = [(await answer.json())["status"] for answer in answers]
+    assert statuses.count("ok") <= 3 and statuses.count("ok") >= 1
+    assert set(statuses) <= {"ok", "invalid"}
+    assert await apos.db["aposJobs"].count_documents({"ended": False}) <= 3
+    for job in list(jobs_of(apos).active_jobs.values()):
+        await jobs_of(apos).halt(job)

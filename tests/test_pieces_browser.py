@@ -183,3 +183,28 @@ async def test_rows_of_the_previous_filter_cannot_be_selected(serve_app: ServeAp
     await finish_job(page)
     trashed = [d["tags"] async for d in site.apos.db["aposDocs"].find({"trash": True})]
     assert trashed == [["blue"]] * 3
+
+
+async def test_a_failed_list_leaves_nothing_to_act_on(serve_app: ServeApp, page: Page) -> None:
+    await open_manager(serve_app, page)
+    await page.locator("[data-apos-select-page]").check()
+    await page.locator("[data-apos-select-everything-button]").click()
+    await expect(page.locator("[data-apos-batch-operation] option:checked")).to_have_text(
+        "Trash Selected (45)")
+
+    async def fail(route: Route) -> None:
+        await route.abort()
+
+    await page.route("**/modules/products/list", fail)
+    await page.locator("[data-apos-filter='published']").select_option("true")
+    status = page.locator("[data-apos-manager-status]")
+    await expect(status).to_have_text("The list could not be loaded. Please try again.")
+    await expect(page.locator("[data-apos-manager-rows]")).to_have_text("Nothing to show.")
+    await expect(page.locator("[data-apos-select-everything]")).to_be_hidden()
+    await expect(page.locator("[data-apos-batch-operation] option:checked")).to_have_text(
+        "Trash Selected (0)")
+    await expect(page.locator("[data-apos-batch-run]")).to_be_disabled()
+    await page.unroute("**/modules/products/list", fail)
+    await page.locator("[data-apos-filter='published']").select_option("any")
+    await expect(page.locator("[data-apos-page-text]")).to_have_text("Page 1 of 3 (45 items)")
+    await expect(status).to_have_text("")

@@ -120,6 +120,10 @@ class JobsApi(JobsBase):
             "heartbeatAt": now,
         }
         await self.collection.insert_one(document)
+        if not await self.within_cap(job.id, user_id):
+            await self.collection.delete_one({"_id": job.id})
+            raise ApiError("invalid", "You already have too many jobs running; wait for "
+                           "one of them to end")
         self.active_jobs[job.id] = job
         self.watcher.watch(job)
         await self.apos.hooks.call("job_started", job=job)
@@ -138,6 +142,18 @@ class JobsApi(JobsBase):
         if running >= int(limit):
             raise ApiError("invalid", f"You already have {running} jobs running; wait for "
                            "one of them to end")
+
+    async def within_cap(self, job_id: str, user_id: str | None) -> bool:
+        """Whether a just-created job is among the user's first ``max_running_per_user``
+        running jobs.  Checked after the insert too, so that requests arriving together
+        cannot all pass the count made before it."""
+        limit = self.options.get("max_running_per_user")
+        if user_id is None or limit is None:
+            return True
+        running = await self.collection.find({"userId": user_id, "ended": False},
+                                             {"when": 1}).to_list(None)
+        order = [doc["_id"] for doc in sorted(running, key=lambda d: (d["when"], d["_id"]))]
+        return job_id in order[:int(limit)]
 
     def good(self, job: Job, n: int = 1) -> Awaitable[None]:
         """Count ``n`` items done; returns an awaitable that completes once written."""
@@ -251,10 +267,14 @@ class JobsApi(JobsBase):
                 try:
                     result = await _call(change, req, item_id)
                 except Exception as error:
-                    # One line per item: a batch of 100,000 bad ids must not flood the log.
-                    log.info("Job %s: item %s failed: %s: %s", job.id if job else "-",
-                             item_id, type(error).__name__, error)
+                    # Failed items are expected (a piece deleted meanwhile, an id of another
+                    # type): details at debug level, one summary line when the job ends, so
+                    # 100,000 bad ids cannot flood the log.
                     log.debug("Job item %s failed", item_id, exc_info=True)
+                    if job is not None:
+                        job.failures += 1
+                        job.first_failure = job.first_failure or (
+                            f"{item_id}: {type(error).__name__}: {error}")
                     if job is not None:
                         self.bad(job)  # written in the background, coalesced, in order
                     continue
@@ -356,6 +376,9 @@ class JobsApi(JobsBase):
                 self.active_jobs.pop(job.id, None)
                 self.watcher.forget(job)
                 job.finished.set()
+        if job.failures:
+            log.info("Job %s: %d item(s) failed; the first: %s", job.id, job.failures,
+                     job.first_failure)
         await self.apos.hooks.call("job_ended", job=job, status=job.status.value)
         return True
 

@@ -46,6 +46,9 @@ class Job:
     pending_total: int | None = None
     ended: bool = False
     stop_requested: bool = False
+    failures: int = 0
+    """Items whose change raised (logged once, as a summary, when the job ends)."""
+    first_failure: str | None = None
     stop_reason: str | None = None
     """Why it was asked to stop: ``request`` (the Stop/Cancel button, from any process) or
     ``shutdown`` (the app is stopping); recorded as ``stopReason``."""

@@ -38,6 +38,7 @@
           selected: new Set(),
           everything: false,
           loading: 0,
+          busy: false,
         };
         const q = function (selector) { return root.querySelector(selector); };
         const rows = q('[data-apos-manager-rows]');
@@ -64,6 +65,7 @@
         }
 
         function setBusy(busy) {
+          state.busy = busy;
           root.setAttribute('aria-busy', busy ? 'true' : 'false');
           root.classList.toggle('apos-manager--loading', busy);
           for (const box of root.querySelectorAll('[data-apos-select-piece], [data-apos-select-page]')) {
@@ -82,23 +84,33 @@
             }));
           } catch (error) {
             if (ticket === state.loading) {
-              setBusy(false);
-              say('The list could not be loaded. Please try again.', true);
+              failed('The list could not be loaded. Please try again.');
             }
             return;
           }
           if (ticket !== state.loading) return; // a newer request is on its way
           if (data.status !== 'ok') {
-            setBusy(false);
-            say('The list could not be loaded (' + data.status + ').', true);
+            failed('The list could not be loaded (' + data.status + ').');
             return;
           }
+          say('');
           state.pieces = data.data.pieces;
           state.total = data.data.total;
           state.pages = data.data.pages;
           state.page = data.data.page;
           render();
           setBusy(false);
+        }
+
+        // The rows on screen belong to other filters: show none rather than let them be
+        // selected and acted on.
+        function failed(message) {
+          state.pieces = [];
+          state.total = 0;
+          state.pages = 1;
+          render();
+          setBusy(false);
+          say(message, true);
         }
 
         function renderRows() {
@@ -153,7 +165,7 @@
           }
           root.querySelector('[data-apos-manager-batch]').hidden = !visible.length;
           renderFields();
-          runButton.disabled = !n || !visible.length;
+          runButton.disabled = state.busy || !n || !visible.length;
         }
 
         function currentOperation() {
@@ -295,7 +307,7 @@
         }
 
         // -- wiring ----------------------------------------------------------------------
-        let searchTimer = null;
+        const timers = {};
         for (const input of root.querySelectorAll('[data-apos-filter]')) {
           const name = input.getAttribute('data-apos-filter');
           const apply = function () {
@@ -305,6 +317,7 @@
             state.filters[name] = value;
             state.page = 1;
             clearSelection();
+            renderSelection();
             load();
           };
           if (name === 'search' || name === 'tags') {
@@ -312,10 +325,11 @@
               // The rows on screen no longer match what is typed: nothing may be selected
               // from them while the new list is on its way.
               clearSelection();
+              renderSelection();
               state.loading++;
               setBusy(true);
-              clearTimeout(searchTimer);
-              searchTimer = setTimeout(apply, 300);
+              clearTimeout(timers[name]);
+              timers[name] = setTimeout(apply, 300);
             });
           } else {
             input.addEventListener('change', apply);
