@@ -88,7 +88,6 @@ class JobsApi(JobsBase):
         """
         options = options or {}
         self.refuse_if_shutting_down()
-        await self.refuse_if_too_many(options)
         stop: StopCallable | None = options.get("stop")
         cancel: StopCallable | None = options.get("cancel")
         can_cancel = bool(options.get("can_cancel") or cancel)
@@ -120,40 +119,30 @@ class JobsApi(JobsBase):
             "heartbeatAt": now,
         }
         await self.collection.insert_one(document)
-        if not await self.within_cap(job.id, user_id):
-            await self.collection.delete_one({"_id": job.id})
-            raise ApiError("invalid", "You already have too many jobs running; wait for "
-                           "one of them to end")
+        await self.refuse_over_cap(job.id, user_id)
         self.active_jobs[job.id] = job
         self.watcher.watch(job)
         await self.apos.hooks.call("job_started", job=job)
         return job
 
-    async def refuse_if_too_many(self, options: Mapping[str, Any]) -> None:
+    async def refuse_over_cap(self, job_id: str, user_id: str | None) -> None:
         """One user may run at most ``max_running_per_user`` jobs at once: a job is a
-        long-lived cost on the server, and nobody needs dozens at the same time."""
-        req = options.get("req")
-        user_id = options.get("user_id") or (
-            req.user["_id"] if isinstance(req, AposRequest) and req.user else None)
+        long-lived cost on the server, and nobody needs dozens at the same time.
+
+        Checked just after the job's document is inserted, against the user's running jobs
+        in start order, so that requests arriving together cannot all pass a count made
+        before any of them inserted; a job over the cap is deleted and refused."""
         limit = self.options.get("max_running_per_user")
         if user_id is None or limit is None:
             return
-        running = await self.collection.count_documents({"userId": user_id, "ended": False})
-        if running >= int(limit):
-            raise ApiError("invalid", f"You already have {running} jobs running; wait for "
-                           "one of them to end")
-
-    async def within_cap(self, job_id: str, user_id: str | None) -> bool:
-        """Whether a just-created job is among the user's first ``max_running_per_user``
-        running jobs.  Checked after the insert too, so that requests arriving together
-        cannot all pass the count made before it."""
-        limit = self.options.get("max_running_per_user")
-        if user_id is None or limit is None:
-            return True
         running = await self.collection.find({"userId": user_id, "ended": False},
                                              {"when": 1}).to_list(None)
         order = [doc["_id"] for doc in sorted(running, key=lambda d: (d["when"], d["_id"]))]
-        return job_id in order[:int(limit)]
+        ahead = order.index(job_id) if job_id in order else len(order)
+        if ahead >= int(limit):
+            await self.collection.delete_one({"_id": job_id})
+            raise ApiError("invalid", f"You already have {ahead} jobs running; wait for one "
+                           "of them to end")
 
     def good(self, job: Job, n: int = 1) -> Awaitable[None]:
         """Count ``n`` items done; returns an awaitable that completes once written."""
