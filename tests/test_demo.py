@@ -14,6 +14,10 @@ from tests.browser import LiveSite, ServeApp, login_page
 pytestmark = pytest.mark.browser
 
 
+async def accept(dialog: Dialog) -> None:
+    await dialog.accept()
+
+
 async def seeded_demo(serve_app: ServeApp, capsys: pytest.CaptureFixture[str]) -> LiveSite:
     site = await serve_app(demo_app)
     await site.apos.hooks.call("before_serve")  # what `apos serve` does on start-up
@@ -58,10 +62,6 @@ async def test_an_editor_tags_hundreds_of_real_languages(serve_app: ServeApp, pa
         "All 602 items that match this search are selected.", timeout=15_000)
     await page.locator("[data-apos-batch-operation]").select_option("tag")
     await page.locator("[data-apos-batch-field='tags']").fill("no-speakers")
-
-    async def accept(dialog: Dialog) -> None:
-        await dialog.accept()
-
     page.on("dialog", accept)
     await page.locator("[data-apos-batch-run]").click()
     modal = page.locator("[data-apos-job-modal]")
@@ -97,10 +97,6 @@ async def test_the_set_region_example_operation(serve_app: ServeApp, page: Page,
     await operation.select_option("set-region")
     await expect(page.locator("[data-apos-batch-run]")).to_have_text("Set Region")
     await page.locator("[data-apos-batch-field='region']").select_option("Europe")
-
-    async def accept(dialog: Dialog) -> None:
-        await dialog.accept()
-
     page.on("dialog", accept)
     await page.locator("[data-apos-batch-run]").click()
     modal = page.locator("[data-apos-job-modal]")
